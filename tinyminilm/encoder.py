@@ -1,0 +1,264 @@
+"""The user-facing encoder: texts in, vectors out, with the calling conventions of sentence-transformers.
+
+`encode` = `tokenize` + `model.sentence_embedding`, batch by batch:
+  1. tokenize every text (WordPiece, [CLS] … [SEP], truncated at max_seq_length — not the 128 that this model's
+     tokenizer.json carries, and padded to the longest text of a batch rather than to a fixed 128);
+  2. sort the texts by token count, so each batch holds texts of similar length and little padding is computed;
+  3. run the model on each batch and put the vectors back in input order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import model as M
+from .config import ModelConfig, read_config
+from .errors import TokenizerError
+from .weights import load_params
+
+
+def _load_tokenizer(path: Path, max_length: int):
+    from tokenizers import Tokenizer
+
+    if not path.is_file():
+        raise TokenizerError(f"{path}: file not found; a model folder needs its tokenizer.json")
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises a bare Exception for malformed files
+        raise TokenizerError(f"{path}: cannot be loaded as a tokenizers file ({e}); replace it with an intact "
+                             "copy (tinyminilm download)") from None
+    tok.no_padding()  # the shipped file pads every text to 128; we pad per batch instead
+    tok.enable_truncation(max_length)  # counts [CLS] and [SEP], as transformers' max_length does
+    return tok
+
+
+class SentenceEncoder:
+    """A loaded sentence-transformers BERT model, runnable with NumPy alone.
+
+    Create one with `tinyminilm.load()`. One instance may be shared by many threads: encoding touches no mutable
+    state, and changing `max_seq_length` swaps in a new tokenizer instead of reconfiguring the shared one.
+    """
+
+    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path) -> None:
+        self.folder = Path(folder)
+        self.config = config
+        self.params = params
+        self._tokenizer_path = tokenizer_path
+        self._max_seq_length = config.max_seq_length
+        self._tokenizer = _load_tokenizer(tokenizer_path, config.max_seq_length)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> SentenceEncoder:
+        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json)."""
+        folder = Path(folder)
+        config = read_config(folder)
+        params = load_params(folder / "model.safetensors", config.bert)
+        return cls(folder, config, params, folder / "tokenizer.json")
+
+    def __repr__(self) -> str:
+        b = self.config.bert
+        return (f"SentenceEncoder({str(self.folder)!r}, layers={b.num_hidden_layers}, dim={self.config.dim}, "
+                f"max_seq_length={self.max_seq_length}, pooling={self.config.pooling_mode!r}, "
+                f"normalize={self.config.normalize})")
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Settings
+    # ----------------------------------------------------------------------------------------------------------
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated."""
+        return self._max_seq_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        limit = self.config.bert.max_position_embeddings
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 2 <= value <= limit:
+            raise ValueError(f"max_seq_length must be an integer from 2 to {limit} (max_position_embeddings "
+                             f"of config.json), got {value!r}")
+        with self._lock:  # a fresh tokenizer: threads mid-encode keep the one they started with
+            self._tokenizer = _load_tokenizer(self._tokenizer_path, int(value))
+            self._max_seq_length = int(value)
+
+    def get_embedding_dimension(self) -> int:
+        """Size of the sentence vectors (384 for all-MiniLM-L6-v2)."""
+        return self.config.dim
+
+    get_sentence_embedding_dimension = get_embedding_dimension  # the older sentence-transformers name
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Tokenization
+    # ----------------------------------------------------------------------------------------------------------
+
+    def _check_texts(self, texts: list[Any]) -> list[str]:
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str"
+                                + (" (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(t, bytes) else ""))
+        if self.config.do_lower_case:
+            texts = [t.lower() for t in texts]
+        return texts
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The token ids of each text, [CLS] … [SEP], truncated at max_seq_length, unpadded."""
+        texts = self._check_texts(list(texts))
+        if not texts:
+            return []
+        try:
+            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
+        except Exception as e:  # e.g. lone surrogates cannot be converted to UTF-8 for the Rust tokenizer
+            bad = next((i for i, t in enumerate(texts) if not _utf8_ok(t)), None)
+            if bad is not None:
+                raise ValueError(f"texts[{bad}] is not valid Unicode (it holds a lone surrogate such as '\\ud800'); "
+                                 "clean it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')") from None
+            raise
+        return [e.ids for e in encodings]
+
+    def pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
+        L = max((len(x) for x in ids), default=0)
+        input_ids = np.full((len(ids), L), self.config.bert.pad_token_id, dtype=np.int64)
+        attention_mask = np.zeros((len(ids), L), dtype=np.int64)
+        for i, x in enumerate(ids):
+            input_ids[i, :len(x)] = x
+            attention_mask[i, :len(x)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+
+    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Tokenize and pad a batch as sentence-transformers does: int64 arrays [B, L], L the longest text."""
+        return self.pad(self.token_ids(texts))
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Encoding
+    # ----------------------------------------------------------------------------------------------------------
+
+    def _forward(self, ids: list[list[int]], output_value: str) -> list[np.ndarray] | np.ndarray:
+        """Model outputs for one batch of id lists: [B, dim] sentence vectors, or a list of [n_i, dim]."""
+        batch = self.pad(ids)
+        hidden = M.transformer(self.params, self.config, batch["input_ids"], batch["attention_mask"],
+                               batch["token_type_ids"])[-1]  # [B, L, H]
+        if output_value == "token_embeddings":
+            return [hidden[i, :len(x)] for i, x in enumerate(ids)]
+        pooled = M.pool(hidden, batch["attention_mask"], self.config.pooling_mode)  # [B, H]
+        return M.normalize(pooled) if self.config.normalize else pooled
+
+    def _batches(self, ids: list[list[int]], batch_size: int) -> Iterator[np.ndarray]:
+        """Index arrays of the texts in each batch, longest texts first (sorting by token count cuts padding)."""
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        for start in range(0, len(order), batch_size):
+            yield order[start:start + batch_size]
+
+    def encode(self, sentences: str | Iterable[str], batch_size: int = 32, show_progress_bar: bool | None = None,
+               output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
+               normalize_embeddings: bool = False, truncate_dim: int | None = None) -> Any:
+        """Embed one text or many.
+
+        sentences: a str (returns a 1-D float32 array [dim]) or any iterable of str, a generator too (returns
+        [n, dim], rows in input order; an empty input gives shape (0, dim)).
+        output_value: "sentence_embedding", or "token_embeddings" for a list of [n_tokens_i, H] arrays.
+        precision: "float32", or "int8" | "uint8" | "binary" | "ubinary" as util.quantize_embeddings.
+        convert_to_numpy: True gives one array; False a list of 1-D arrays (sentence-transformers' list form).
+        normalize_embeddings: rescale to unit L2 norm (all-MiniLM-L6-v2 already ends in a Normalize module).
+        truncate_dim: keep only the first k dimensions (Matryoshka-style), applied before normalizing and
+        quantizing.
+        """
+        single = isinstance(sentences, str)
+        if isinstance(sentences, (bytes, bytearray)):
+            raise TypeError("sentences is bytes; pass str (decode it first, e.g. b.decode('utf-8'))")
+        if not single and not isinstance(sentences, Iterable):
+            raise TypeError(f"sentences must be a str or an iterable of str, got {type(sentences).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if output_value not in ("sentence_embedding", "token_embeddings"):
+            raise ValueError(f"output_value must be 'sentence_embedding' or 'token_embeddings', got {output_value!r}")
+        from .util import check_precision, quantize_embeddings
+        check_precision(precision)
+        dim = self.config.dim
+        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, (int, np.integer))
+                                         or not 1 <= truncate_dim <= dim):
+            raise ValueError(f"truncate_dim must be an integer from 1 to {dim}, got {truncate_dim!r}")
+
+        texts = [sentences] if single else list(sentences)
+        ids = self.token_ids(texts)
+        progress = _progress(show_progress_bar, len(texts))
+        tokens_out: list[np.ndarray | None] = [None] * len(texts)
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        try:
+            for idx in self._batches(ids, int(batch_size)):
+                result = self._forward([ids[i] for i in idx], output_value)
+                if output_value == "token_embeddings":
+                    for i, t in zip(idx, result):
+                        tokens_out[i] = t
+                else:
+                    out[idx] = result
+                if progress is not None:
+                    progress.update(len(idx))
+        finally:
+            if progress is not None:
+                progress.close()
+
+        if output_value == "token_embeddings":
+            return tokens_out[0] if single else tokens_out
+        if truncate_dim is not None:
+            out = np.ascontiguousarray(out[:, :truncate_dim])
+        if normalize_embeddings:
+            out = M.normalize(out)
+        if precision != "float32":
+            out = quantize_embeddings(out, precision)
+        if single:
+            return out[0]
+        return out if convert_to_numpy else list(out)
+
+    def encode_iter(self, sentences: Iterable[str], batch_size: int = 32, **kwargs: Any) -> Iterator[np.ndarray]:
+        """Embed a stream of texts, yielding one vector per text in input order.
+
+        Memory is bounded by the chunk in flight (`chunk_size` texts, 32 batches by default), not by the corpus.
+        Takes the keyword options of `encode` (except output_value) and `chunk_size`.
+        """
+        chunk_size = int(kwargs.pop("chunk_size", 32 * batch_size))
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if isinstance(sentences, str):
+            raise TypeError("encode_iter takes an iterable of str; for one text use encode(text)")
+        chunk: list[str] = []
+        for text in sentences:
+            chunk.append(text)
+            if len(chunk) == chunk_size:
+                yield from self.encode(chunk, batch_size=batch_size, **kwargs)
+                chunk = []
+        if chunk:
+            yield from self.encode(chunk, batch_size=batch_size, **kwargs)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # For learners and per-layer tests
+    # ----------------------------------------------------------------------------------------------------------
+
+    def hidden_states(self, text: str) -> list[np.ndarray]:
+        """The hidden states of one text after the embeddings and after each layer: [n_tokens, H] arrays."""
+        batch = self.tokenize([text])
+        return [h[0] for h in M.transformer(self.params, self.config, batch["input_ids"], batch["attention_mask"],
+                                            batch["token_type_ids"])]
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _progress(show: bool | None, total: int):
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError("show_progress_bar=True needs tqdm: pip install tqdm") from None
+    return tqdm(total=total, desc="Encoding", unit="text")

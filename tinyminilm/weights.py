@@ -1,0 +1,121 @@
+"""model.safetensors -> the nested dict of float32 arrays that `tinyminilm.model` computes with.
+
+This is the only file that knows checkpoint key strings. It checks, before any number is used, that every
+expected tensor is there with the shape config.json implies, that nothing unexpected is there, that every
+tensor is float32 and finite. Torch's `nn.Linear` stores its weight as [out, in]; we transpose each one
+once here to [in, out] so that the model reads `x @ w + b`, and we fuse query, key and value into a single
+[H, 3H] matrix so that attention starts with one matmul instead of three.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import BertConfig
+from .errors import WeightsError
+
+# Present in the checkpoint, known, and not used by a sentence encoder.
+_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
+
+
+def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
+    """Checkpoint key -> shape, for every tensor the forward pass reads."""
+    H, I = cfg.hidden_size, cfg.intermediate_size
+    shapes: dict[str, tuple[int, ...]] = {
+        "embeddings.word_embeddings.weight": (cfg.vocab_size, H),
+        "embeddings.position_embeddings.weight": (cfg.max_position_embeddings, H),
+        "embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, H),
+        "embeddings.LayerNorm.weight": (H,),
+        "embeddings.LayerNorm.bias": (H,),
+    }
+    for i in range(cfg.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        for name, (n_out, n_in) in {
+            "attention.self.query": (H, H), "attention.self.key": (H, H), "attention.self.value": (H, H),
+            "attention.output.dense": (H, H), "intermediate.dense": (I, H), "output.dense": (H, I),
+        }.items():
+            shapes[p + name + ".weight"] = (n_out, n_in)
+            shapes[p + name + ".bias"] = (n_out,)
+        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            shapes[p + ln + ".weight"] = (H,)
+            shapes[p + ln + ".bias"] = (H,)
+    return shapes
+
+
+def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
+    """Read and check every tensor the model needs from a safetensors file; return them by checkpoint key."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: file not found; run `tinyminilm download` or pass the model folder")
+    expected = expected_shapes(cfg)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            keys = set(f.keys())
+            missing = sorted(set(expected) - keys)
+            unexpected = sorted(k for k in keys - set(expected) if k not in _UNUSED)
+            if missing:
+                raise WeightsError(f"{path}: missing tensor(s) {', '.join(missing[:5])}"
+                                   f"{' …' if len(missing) > 5 else ''}; is this a BERT checkpoint matching "
+                                   "config.json?")
+            if unexpected:
+                raise WeightsError(f"{path}: unexpected tensor(s) {', '.join(unexpected[:5])}"
+                                   f"{' …' if len(unexpected) > 5 else ''}; config.json does not describe them")
+            for key, shape in expected.items():  # check shapes and dtypes from the header, before reading data
+                s = f.get_slice(key)
+                if tuple(s.get_shape()) != shape:
+                    raise WeightsError(f"{path}: tensor {key} has shape {tuple(s.get_shape())}, config.json "
+                                       f"implies {shape}")
+                if s.get_dtype() != "F32":
+                    raise WeightsError(f"{path}: tensor {key} has dtype {s.get_dtype()}, expected F32 (float32)")
+            tensors = {key: f.get_tensor(key) for key in expected}
+    except SafetensorError as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e}); it may be truncated or corrupt — "
+                           "delete it and run `tinyminilm download`") from None
+    except (OSError, ValueError) as e:
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"{path}: cannot be read ({e}); delete it and run `tinyminilm download`") from None
+    for key, t in tensors.items():
+        if not np.isfinite(t).all():
+            raise WeightsError(f"{path}: tensor {key} contains NaN or Inf; the file is corrupt — delete it and "
+                               "run `tinyminilm download`")
+    return tensors
+
+
+def to_params(t: dict[str, np.ndarray], cfg: BertConfig) -> dict:
+    """Checkpoint keys -> the short names of model.py. The one key map of the package."""
+    def dense(prefix: str) -> dict:  # torch Linear [out, in] -> ours [in, out]
+        return {"w": np.ascontiguousarray(t[prefix + ".weight"].T), "b": t[prefix + ".bias"]}
+
+    def ln(prefix: str) -> dict:
+        return {"g": t[prefix + ".weight"], "b": t[prefix + ".bias"]}
+
+    layers = []
+    for i in range(cfg.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        q, k, v = (dense(p + "attention.self." + n) for n in ("query", "key", "value"))
+        layers.append({
+            "qkv": {"w": np.concatenate([q["w"], k["w"], v["w"]], axis=1),  # [H, 3H]
+                    "b": np.concatenate([q["b"], k["b"], v["b"]])},  # [3H]
+            "attn_out": dense(p + "attention.output.dense"),  # [H, H]
+            "ln_attn": ln(p + "attention.output.LayerNorm"),
+            "ffn_in": dense(p + "intermediate.dense"),  # [H, I]
+            "ffn_out": dense(p + "output.dense"),  # [I, H]
+            "ln_ffn": ln(p + "output.LayerNorm"),
+        })
+    return {
+        "wte": t["embeddings.word_embeddings.weight"],  # [vocab, H]
+        "wpe": t["embeddings.position_embeddings.weight"],  # [max_positions, H]
+        "wtt": t["embeddings.token_type_embeddings.weight"],  # [type_vocab, H]
+        "ln_emb": ln("embeddings.LayerNorm"),
+        "layers": layers,
+    }
+
+
+def load_params(path: Path, cfg: BertConfig) -> dict:
+    """Read model.safetensors, check it against config.json, and return model.py's parameter dict."""
+    return to_params(read_tensors(path, cfg), cfg)
