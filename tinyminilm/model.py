@@ -91,8 +91,12 @@ def embed(input_ids: np.ndarray, token_type_ids: np.ndarray, params: Params, eps
     return layer_norm(x, **params["ln_emb"], eps=eps)  # [B, L, H]
 
 
-def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_head: int) -> np.ndarray:
-    """Multi-head self-attention: every token mixes in the value of every real token, weighted by q·k."""
+def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_head: int,
+              weights_out: list | None = None) -> np.ndarray:
+    """Multi-head self-attention: every token mixes in the value of every real token, weighted by q·k.
+
+    weights_out: if a list, the attention weights [B, n_head, L, L] are appended to it (for `explain`).
+    """
     B, L, H = x.shape
     D = H // n_head
     q, k, v = np.split(linear(x, **qkv), 3, axis=-1)  # [B, L, H] -> [B, L, 3H] -> 3 × [B, L, H]
@@ -102,6 +106,8 @@ def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_
     scores = q @ k * np.float32(1 / np.sqrt(D))  # [B, n_head, L, L]: query i · key j / √D
     scores = scores + mask_bias[:, None, None, :]  # padding keys get a huge negative score -> weight 0
     weights = softmax(scores)  # [B, n_head, L, L], each row sums to 1
+    if weights_out is not None:
+        weights_out.append(weights)
     ctx = weights @ v  # [B, n_head, L, D]
     ctx = ctx.transpose(0, 2, 1, 3).reshape(B, L, H)  # heads side by side again: [B, L, H]
     return linear(ctx, **out)  # [B, L, H]
@@ -112,19 +118,22 @@ def feed_forward(x: np.ndarray, ffn_in: Params, ffn_out: Params) -> np.ndarray:
     return linear(gelu(linear(x, **ffn_in)), **ffn_out)  # [B, L, H] -> [B, L, I] -> [B, L, H]
 
 
-def encoder_layer(x: np.ndarray, mask_bias: np.ndarray, layer: Params, n_head: int, eps: float) -> np.ndarray:
+def encoder_layer(x: np.ndarray, mask_bias: np.ndarray, layer: Params, n_head: int, eps: float,
+                  attentions: list | None = None) -> np.ndarray:
     """One post-LN transformer block: x = LN(x + attention(x)); x = LN(x + FFN(x))."""
-    x = layer_norm(x + attention(x, mask_bias, layer["qkv"], layer["attn_out"], n_head), **layer["ln_attn"], eps=eps)
+    a = attention(x, mask_bias, layer["qkv"], layer["attn_out"], n_head, attentions)  # [B, L, H]
+    x = layer_norm(x + a, **layer["ln_attn"], eps=eps)
     x = layer_norm(x + feed_forward(x, layer["ffn_in"], layer["ffn_out"]), **layer["ln_ffn"], eps=eps)
     return x  # [B, L, H]
 
 
 def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, attention_mask: np.ndarray,
-                token_type_ids: np.ndarray | None = None) -> list[np.ndarray]:
+                token_type_ids: np.ndarray | None = None, attentions: list | None = None) -> list[np.ndarray]:
     """Run BERT on a padded batch; return the hidden states after the embeddings and after each layer.
 
     input_ids, attention_mask, token_type_ids: integer arrays [B, L]; attention_mask is 1 for real tokens and
     0 for padding. Returns a list of 1 + num_hidden_layers float32 arrays [B, L, H]; the last is the output.
+    attentions: if a list, each layer's attention weights [B, n_head, L, L] are appended to it.
     """
     bert = config.bert
     if token_type_ids is None:
@@ -134,7 +143,7 @@ def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, atte
     x = embed(input_ids, token_type_ids, params, bert.layer_norm_eps)  # [B, L, H]
     hidden_states = [x]
     for layer in params["layers"]:
-        x = encoder_layer(x, mask_bias, layer, bert.num_attention_heads, bert.layer_norm_eps)  # [B, L, H]
+        x = encoder_layer(x, mask_bias, layer, bert.num_attention_heads, bert.layer_norm_eps, attentions)
         hidden_states.append(x)
     return hidden_states
 
