@@ -1,0 +1,255 @@
+"""Reading texts from the files people have, and writing outputs that are never half-written.
+
+Inputs (`TextFile`): one text per line (.txt, and any other extension), JSON Lines with a string field (.jsonl,
+.ndjson), or a column of a CSV / TSV file with a header row (.csv, .tsv). Files are read as bytes and decoded
+line by line, so an undecodable byte is reported with its line number; `scan` validates the whole file, counts
+its texts and hashes them before any model work starts, and `records` then streams them, one at a time.
+
+Outputs (`atomic_path`): written to a temporary file in the destination's folder and renamed over it only when
+the writing block finished, so an error, Ctrl-C or SIGTERM leaves no partial file and an existing file untouched.
+
+Used by the command line; library code, so it raises `InputError` and never prints.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TinyMiniLMError
+
+FORMATS = ("txt", "jsonl", "csv", "tsv")
+
+
+class InputError(TinyMiniLMError, ValueError):
+    """An input file is missing, undecodable, malformed, lacks the requested field or column, or is empty."""
+
+
+@dataclass(frozen=True)
+class TextFile:
+    """Where the texts are and how to read them.
+
+    path: the file; fmt: one of FORMATS; field: the JSON key of .jsonl records; column: the header name of the
+    .csv / .tsv column; name: how errors refer to the file (e.g. "<stdin>" for a spooled standard input).
+    """
+
+    path: Path
+    fmt: str
+    field: str = "text"
+    column: str = "text"
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.path)
+
+
+def detect_format(path: str | Path) -> str:
+    """The input format implied by a file name: .jsonl/.ndjson, .csv, .tsv/.tab, else txt (one text per line)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix == ".json":
+        raise InputError(f"{path}: a .json file is not read (one JSON document cannot be streamed); write one "
+                         "JSON object per line as .jsonl, or pass --format")
+    return "txt"
+
+
+def open_input(path: str | Path, fmt: str | None = None, field: str | None = None,
+               column: str | None = None, name: str = "") -> TextFile:
+    """Describe an input file, checking that it exists and that --field / --column fit its format."""
+    path = Path(path)
+    label = name or str(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt!r}: unknown; use one of {', '.join(FORMATS)}")
+    if field is not None and fmt != "jsonl":
+        raise InputError(f"{label}: --field applies to .jsonl inputs; this file is read as {fmt}"
+                         + (" (use --column)" if fmt in ("csv", "tsv") else ""))
+    if column is not None and fmt not in ("csv", "tsv"):
+        raise InputError(f"{label}: --column applies to .csv / .tsv inputs; this file is read as {fmt}"
+                         + (" (use --field)" if fmt == "jsonl" else ""))
+    if not path.exists():
+        raise InputError(f"{label}: no such file")
+    if path.is_dir():
+        raise InputError(f"{label}: is a folder, not a file")
+    return TextFile(path, fmt, field or "text", column or "text", name)
+
+
+def _lines(src: TextFile) -> Iterator[tuple[int, str]]:
+    """(line number from 1, decoded line with its newline) for every line, failing at the first bad byte."""
+    try:
+        f = open(src.path, "rb")
+    except OSError as e:
+        raise InputError(f"{src.label}: cannot be opened ({e.strerror})") from None
+    with f:
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):  # as written by Excel and Notepad
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"{src.label}:{n}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                 f"{e.start + 1}); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _check_unicode(src: TextFile, n: int, text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # only JSON escapes like "\ud800" can produce this
+        raise InputError(f"{src.label}:{n}: the text holds a lone surrogate escape (such as \\ud800), which is not "
+                         "valid Unicode; fix the JSON") from None
+    return text
+
+
+def _txt(src: TextFile) -> Iterator[tuple[int, str]]:
+    for n, line in _lines(src):
+        text = line.rstrip("\r\n")
+        if text.strip():  # blank lines separate paragraphs; they are not texts
+            yield n, text
+
+
+def _jsonl(src: TextFile) -> Iterator[tuple[int, str]]:
+    for n, line in _lines(src):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.rstrip("\r\n"))
+        except ValueError as e:
+            msg = getattr(e, "msg", str(e))
+            col = f", column {e.colno}" if hasattr(e, "colno") else ""
+            raise InputError(f"{src.label}:{n}: malformed JSON ({msg}{col}); each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{src.label}:{n}: expected a JSON object with a {src.field!r} field, got "
+                             f"{type(record).__name__}")
+        if src.field not in record:
+            keys = ", ".join(map(repr, list(record)[:8])) or "none"
+            raise InputError(f"{src.label}:{n}: no field {src.field!r} (this record has: {keys}); "
+                             "pass --field NAME")
+        text = record[src.field]
+        if not isinstance(text, str):
+            raise InputError(f"{src.label}:{n}: field {src.field!r} is {type(text).__name__}, expected a string")
+        yield n, _check_unicode(src, n, text)
+
+
+def _table(src: TextFile) -> Iterator[tuple[int, str]]:
+    lines = _lines(src)
+    reader = csv.reader((line for _, line in lines), delimiter="\t" if src.fmt == "tsv" else ",")
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        if src.column not in header:
+            cols = ", ".join(map(repr, header[:12]))
+            raise InputError(f"{src.label}:{reader.line_num}: no column {src.column!r} in the header (columns: "
+                             f"{cols}); pass --column NAME")
+        idx = header.index(src.column)
+        start = reader.line_num + 1
+        for row in reader:
+            n, start = start, reader.line_num + 1
+            if not row:  # a blank line
+                continue
+            if idx >= len(row):
+                raise InputError(f"{src.label}:{n}: the row has {len(row)} field(s), so no {src.column!r} value "
+                                 f"(column {idx + 1} of the header)")
+            yield n, row[idx]
+    except csv.Error as e:
+        raise InputError(f"{src.label}:{reader.line_num}: malformed {src.fmt.upper()} ({e})") from None
+
+
+_READERS = {"txt": _txt, "jsonl": _jsonl, "csv": _table, "tsv": _table}
+
+
+def records(src: TextFile) -> Iterator[tuple[int, str]]:
+    """Stream (line number, text) for every text of the file, in file order. Raises InputError on bad input."""
+    return _READERS[src.fmt](src)
+
+
+def scan(src: TextFile) -> tuple[int, str]:
+    """Validate the whole file: return (number of texts, SHA-256 of the texts); raise InputError if it has none."""
+    h = hashlib.sha256()
+    count = 0
+    for _, text in records(src):
+        data = text.encode("utf-8")
+        h.update(len(data).to_bytes(8, "little"))  # length-prefixed, so texts holding newlines hash unambiguously
+        h.update(data)
+        count += 1
+    if count == 0:
+        what = {"txt": "no non-blank line", "jsonl": "no JSON record", "csv": "no data row", "tsv": "no data row"}
+        raise InputError(f"{src.label}: empty input ({what[src.fmt]}); give it at least one text")
+    return count, h.hexdigest()
+
+
+def hash_texts(texts: list[str]) -> str:
+    """The SHA-256 `scan` computes, for texts held in memory."""
+    h = hashlib.sha256()
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def spool_stdin(stream, folder: str | None = None) -> Path:
+    """Copy a binary stream (standard input) to a temporary file and return its path; the caller deletes it."""
+    fd, name = tempfile.mkstemp(prefix="tinyminilm-stdin-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                f.write(block)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+def check_output(path: str | Path, option: str = "--output") -> Path:
+    """Raise InputError unless `path` can be written: its folder exists and it is not itself a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{option} {path}: the folder {parent} does not exist; create it first")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in `path`'s folder; rename it onto `path` when the block completes.
+
+    On any exception, KeyboardInterrupt included, the temporary file is deleted and `path` is left as it was.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+                                suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())  # mkstemp made it 0600
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+__all__ = ["FORMATS", "InputError", "TextFile", "detect_format", "open_input", "records", "scan", "hash_texts",
+           "spool_stdin", "check_output", "atomic_path"]
