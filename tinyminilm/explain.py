@@ -314,6 +314,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     if args.svg_max_tokens < 1:
         raise ValueError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
+    if args.svg is not None and not args.svg.resolve().parent.is_dir():  # fail before the model runs
+        print(f"tinyminilm: error: --svg {args.svg}: folder {args.svg.parent} does not exist; create it or pass "
+              "another path", file=sys.stderr)
+        return 2
     exp = explain_text(tinyminilm.load(args.model), args.text)
     print(format_explanation(exp), end="")
     if args.svg is not None:
