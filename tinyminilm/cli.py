@@ -66,7 +66,7 @@ def _progress(args: argparse.Namespace, total: int, desc: str, file_input: bool 
         if args.progress:
             raise TinyMiniLMError("--progress needs tqdm: pip install tqdm (or pip install 'tinyminilm[progress]')")
         return None
-    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True)
 
 
 @contextmanager
