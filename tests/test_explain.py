@@ -216,3 +216,13 @@ def test_library_functions_do_not_print(tiny, capsys):
     X.format_explanation(exp)
     X.render_svg(exp)
     assert capsys.readouterr() == ("", "")
+
+
+def test_svg_labels_every_kth_token_when_cells_are_small(tiny):
+    exp = X.explain_text(tiny, "the cat sat on the mat " * 5)  # 16 tokens
+    svg = X.render_svg(exp, max_tokens=16)
+    assert "one token in" not in svg  # 16 tokens still get 9-px cells: every label fits
+    many = X.Explanation(**{**exp.__dict__, "tokens": exp.tokens * 3,
+                            "attentions": [np.tile(a, (1, 3, 3)) / 3 for a in exp.attentions]})  # 48 tokens
+    svg = X.render_svg(many, max_tokens=48)
+    assert "one token in 3 labelled" in svg and len(_cells(svg)) == 2 * 4 * 48 * 48

@@ -11,6 +11,7 @@ The SVG is written by hand (no plotting dependency): one <rect class="cell"> per
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import uuid
@@ -26,7 +27,7 @@ from . import model as M
 if TYPE_CHECKING:
     from .encoder import SentenceEncoder
 
-SVG_MAX_TOKENS = 48  # beyond this the picture shows the first tokens only: 6·12·48² cells is already ~1.7e5 rects
+SVG_MAX_TOKENS = 32  # beyond this the picture shows the first tokens only: 6·12·32² = 73,728 cells, ~5 MB
 
 
 @dataclass(frozen=True)
@@ -183,8 +184,8 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
 
     In each heatmap, row i is query token i (who looks), column j is key token j (looked at); the darker the
     cell, the larger the weight (linear, 0 = white, 1 = darkest). Query labels run down the left of each row,
-    key labels along the bottom. Texts longer than `max_tokens` tokens show their first `max_tokens` tokens only
-    (the picture says so). Returns the SVG document as a str, with one <rect class="cell"> per
+    key labels along the bottom (every k-th token only when the cells are too small for every label). Texts
+    longer than `max_tokens` tokens show their first `max_tokens` tokens only (the picture says so). Returns the SVG document as a str, with one <rect class="cell"> per
     (layer, head, query token, key token) shown.
     """
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
@@ -192,8 +193,9 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
     L_all = len(exp.tokens)
     n = min(L_all, int(max_tokens))  # tokens shown
     cell = max(3, min(12, 144 // max(n, 1)))  # px per cell: panels stay about 144 px wide
-    font = max(3.0, min(10.0, cell - 1.5))
-    labels = [_short(t) for t in exp.tokens[:n]]
+    stride = 1 if cell >= 8 else math.ceil(8 / cell)  # small cells: label every stride-th token, ≥ 8 px apart
+    font = min(10.0, cell * stride - 1.5, 8.0 if stride > 1 else 10.0)
+    labels = [_short(t) if i % stride == 0 else "" for i, t in enumerate(exp.tokens[:n])]
     label_w = int(max((len(t) for t in labels), default=1) * font * 0.62) + 8
     panel, gap = n * cell, 14
     left = 64 + label_w  # "layer N" header, then query labels
@@ -208,6 +210,8 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
         title = title[:137] + "…"
     note = ("rows: query token (who looks) · columns: key token (looked at) · darker = more attention, linear "
             "from 0 (white) to 1 · each row sums to 1")
+    if stride > 1:
+        note += f" · one token in {stride} labelled"
     if n < L_all:
         note += f" · showing the first {n} of {L_all} tokens (rows of this crop sum to ≤ 1)"
     out = [
@@ -228,8 +232,9 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
         y = top + li * (panel + gap)
         out.append(f'<text x="16" y="{y + panel / 2 + 4:g}" font-size="12" font-weight="bold">layer {li + 1}</text>')
         for i, t in enumerate(labels):  # query labels, left of the first panel
-            out.append(f'<text class="tok" x="{left - 4}" y="{y + (i + 0.5) * cell + font * 0.35:.1f}" '
-                       f'font-size="{font:g}" text-anchor="end">{escape(t)}</text>')
+            if t:
+                out.append(f'<text class="tok" x="{left - 4}" y="{y + (i + 0.5) * cell + font * 0.35:.1f}" '
+                           f'font-size="{font:g}" text-anchor="end">{escape(t)}</text>')
         for h in range(exp.n_heads):
             x = left + h * (panel + gap)
             out.append(f'<g transform="translate({x},{y})"><title>layer {li + 1}, head {h + 1}</title>'
@@ -246,6 +251,8 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
     for h in range(exp.n_heads):  # key labels, under the bottom row of panels, reading upward
         x = left + h * (panel + gap)
         for j, t in enumerate(labels):
+            if not t:
+                continue
             cx = x + (j + 0.5) * cell + font * 0.35
             out.append(f'<text class="tok" transform="translate({cx:.1f},{y_keys}) rotate(-90)" '
                        f'font-size="{font:g}" text-anchor="end">{escape(t)}</text>')
