@@ -29,10 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import tinyminilm  # noqa: E402
-from tinyminilm import encoder as E  # noqa: E402
-from tinyminilm import explain as X  # noqa: E402
-from tinyminilm import model as M  # noqa: E402
+import tinyminilm
+from tinyminilm import encoder as E
+from tinyminilm import explain as X
+from tinyminilm import model as M
 
 DOC = ROOT / "docs" / "walkthrough.md"
 PICTURE = ROOT / "docs" / "attention.svg"
@@ -111,7 +111,7 @@ def tok_md(t: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 _NUM = re.compile(r"(?<![\w.])-?\d+\.\d{4}(?![\d.])")  # the numbers this script writes: 4 decimals
-_PY_FENCE = re.compile(r"```python\n.*?```", re.S)  # code excerpts: compared exactly
+_PY_FENCE = re.compile(r"```python\n.*?```", re.DOTALL)  # code excerpts: compared exactly
 
 
 def _numbers(text: str) -> tuple[str, list[float]]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import tiny_bert
+
 import tinyminilm
 from tinyminilm import cli
 from tinyminilm import explain as X

@@ -136,8 +136,8 @@ def format_explanation(exp: Explanation) -> str:
     lines += [f"  {i:>3}  {t_id:<6}  {tok}" for i, (t_id, tok) in enumerate(zip(exp.ids, exp.tokens))]
 
     lines += ["", "hidden states: shape and L2 norm of each token's vector",
-              f"  {'stage':<11} {'hidden':<14} {'attention':<18} {'mean norm':>9}  {'min norm (token)':<24}"
-              f"{'max norm (token)'}"]
+              (f"  {'stage':<11} {'hidden':<14} {'attention':<18} {'mean norm':>9}  {'min norm (token)':<24}"
+              f"{'max norm (token)'}")]
     for s, h in enumerate(exp.hidden_states):
         norms = np.sqrt((h.astype(np.float64) ** 2).sum(axis=-1))  # [L]
         lo, hi = int(norms.argmin()), int(norms.argmax())
@@ -147,12 +147,12 @@ def format_explanation(exp: Explanation) -> str:
                      f"{f'{norms[lo]:.4f} {_label(exp, lo)}':<24}{norms[hi]:.4f} {_label(exp, hi)}")
     pooled_norm = float(np.sqrt((exp.pooled.astype(np.float64) ** 2).sum()))
     emb_norm = float(np.sqrt((exp.embedding.astype(np.float64) ** 2).sum()))
-    lines += ["", f"sentence vector: {exp.pooling_mode} pooling of layer {exp.n_layers} over {L} tokens -> "
-                  f"{_shape(list(exp.pooled.shape))}, norm {pooled_norm:.4f}; normalized: norm {emb_norm:.4f}",
+    lines += ["", (f"sentence vector: {exp.pooling_mode} pooling of layer {exp.n_layers} over {L} tokens -> "
+                  f"{_shape(list(exp.pooled.shape))}, norm {pooled_norm:.4f}; normalized: norm {emb_norm:.4f}"),
               "  first 8 values: " + " ".join(f"{v:.4f}" for v in exp.embedding[:8])]
 
-    lines += ["", f"most-attended token per head (the key with the largest attention weight, averaged over the "
-                  f"{L} query tokens)"]
+    lines += ["", (f"most-attended token per head (the key with the largest attention weight, averaged over the "
+                  f"{L} query tokens)")]
     lines += _top_table(exp, top_attended(exp))
     if L > 2:
         lines += ["", "the same, leaving out [CLS] and [SEP] (where many heads park attention they do not need)"]
@@ -216,10 +216,10 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
         note += f" · showing the first {n} of {L_all} tokens (rows of this crop sum to ≤ 1)"
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
-        "<style>.cell{fill:#08306b;shape-rendering:crispEdges}.frame{fill:#fff;stroke:#bbb;stroke-width:.6}"
-        "text{fill:#222}.tok{fill:#444}</style>",
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">'),
+        ("<style>.cell{fill:#08306b;shape-rendering:crispEdges}.frame{fill:#fff;stroke:#bbb;stroke-width:.6}"
+        "text{fill:#222}.tok{fill:#444}</style>"),
         f'<rect width="{width}" height="{height}" fill="#fff"/>',
         f'<text x="16" y="26" font-size="16" font-weight="bold">{escape(title)}</text>',
         f'<text x="16" y="46" font-size="11">{escape(note)}</text>',
