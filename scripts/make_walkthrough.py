@@ -456,7 +456,8 @@ get {{pad_weight_sum}} in total:
 outputs are laid side by side again ([B, L, H]) and mixed by one more linear layer (`out`). Different heads learn
 different habits. On this sentence, head {{h_prev}} of layer {{l_prev}} sends on average {{prev_weight}} of each
 token's attention to the *previous* token, head {{h_next}} of layer {{l_next}} sends {{next_weight}} to the *next*
-one, and head {{h_self}} of layer {{l_self}} keeps {{self_weight}} on the token itself. In layers 2 to {{n_layers}}, `[CLS]` receives on average {{cls_share}} of all attention (a uniform spread would
+one, and head {{h_self}} of layer {{l_self}} keeps {{self_weight}} on the token itself.
+In layers 2 to {{n_layers}}, `[CLS]` receives on average {{cls_share}} of all attention (a uniform spread would
 give each token {{uniform}}): many heads park attention there when they have nothing better to do. Every head
 of every layer, for this sentence — rows are queries, columns are keys, darker is more weight:
 
@@ -497,8 +498,8 @@ I = {{I}} ({{ffn_in_w}}, so [1, L, H] → {{pre_shape}}), GELU bends it, and a s
 {{code_ffn}}
 
 GELU(x) = x · Φ(x), where Φ is the standard normal CDF, Φ(x) = (1 + erf(x / √2)) / 2: negative inputs are
-squashed towards 0, positive ones pass almost unchanged. In layer 1, {{pre_neg}} of the {{I}} × L widened values
-are negative. For `{{focus}}`, the first widened values
+squashed towards 0, positive ones pass almost unchanged. In layer 1, a share of {{pre_neg}} of the {{I}} × L
+widened values is negative. For `{{focus}}`, the first widened values
 
 ```text
 {{pre_focus}}
