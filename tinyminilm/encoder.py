@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -157,16 +159,21 @@ class SentenceEncoder:
     def encode(self, sentences: str | Iterable[str], batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
                normalize_embeddings: bool = False, truncate_dim: int | None = None) -> Any:
-        """Embed one text or many.
+        """Embed one text or many, as sentence-transformers' SentenceTransformer.encode.
 
         sentences: a str (returns a 1-D float32 array [dim]) or any iterable of str, a generator too (returns
         [n, dim], rows in input order; an empty input gives shape (0, dim)).
-        output_value: "sentence_embedding", or "token_embeddings" for a list of [n_tokens_i, H] arrays.
-        precision: "float32", or "int8" | "uint8" | "binary" | "ubinary" as util.quantize_embeddings.
+        batch_size: texts per forward pass; texts are grouped by token count so a batch holds little padding.
+        show_progress_bar: True shows a tqdm bar counted in texts (needs tqdm); None and False show none.
+        output_value: "sentence_embedding", or "token_embeddings" for a list of float32 [n_tokens_i, H] arrays
+        (no padding rows; truncate_dim and normalize_embeddings do not apply to them, as in sentence-transformers).
+        precision: "float32", or "int8" | "uint8" | "binary" | "ubinary", quantized as util.quantize_embeddings
+        does over the whole output (int8/uint8 ranges come from these embeddings, so they need at least two
+        rows; for stable buckets encode float32 and quantize with ranges from a large calibration set).
         convert_to_numpy: True gives one array; False a list of 1-D arrays (sentence-transformers' list form).
         normalize_embeddings: rescale to unit L2 norm (all-MiniLM-L6-v2 already ends in a Normalize module).
-        truncate_dim: keep only the first k dimensions (Matryoshka-style), applied before normalizing and
-        quantizing.
+        truncate_dim: keep only the first k dimensions (Matryoshka-style), 1 <= k <= dim, applied before
+        normalizing and quantizing.
         """
         single = isinstance(sentences, str)
         if isinstance(sentences, (bytes, bytearray)):
@@ -185,6 +192,11 @@ class SentenceEncoder:
             raise ValueError(f"truncate_dim must be an integer from 1 to {dim}, got {truncate_dim!r}")
 
         texts = [sentences] if single else list(sentences)
+        if precision.endswith("int8") and len(texts) == 1:
+            raise ValueError(f"precision={precision!r} takes its buckets from the min and max of the embeddings being "
+                             "encoded, and a single text has no range; encode with precision='float32' and call "
+                             "tinyminilm.util.quantize_embeddings(emb, precision, ranges=... or "
+                             "calibration_embeddings=...) with ranges from a representative set")
         ids = self.token_ids(texts)
         progress = _progress(show_progress_bar, len(texts))
         tokens_out: list[np.ndarray | None] = [None] * len(texts)
@@ -204,6 +216,8 @@ class SentenceEncoder:
                 progress.close()
 
         if output_value == "token_embeddings":
+            if precision != "float32" and tokens_out:  # one set of int8 ranges shared by every text's tokens
+                tokens_out = quantize_embeddings(tokens_out, precision)
             return tokens_out[0] if single else tokens_out
         if truncate_dim is not None:
             out = np.ascontiguousarray(out[:, :truncate_dim])
@@ -215,25 +229,95 @@ class SentenceEncoder:
             return out[0]
         return out if convert_to_numpy else list(out)
 
-    def encode_iter(self, sentences: Iterable[str], batch_size: int = 32, **kwargs: Any) -> Iterator[np.ndarray]:
-        """Embed a stream of texts, yielding one vector per text in input order.
+    def encode_iter(self, sentences: Iterable[str], batch_size: int = 32, chunk_size: int | None = None,
+                    **kwargs: Any) -> Iterator[np.ndarray]:
+        """Embed a stream of texts, yielding one vector per text (a 1-D array [dim]) in input order.
 
-        Memory is bounded by the chunk in flight (`chunk_size` texts, 32 batches by default), not by the corpus.
-        Takes the keyword options of `encode` (except output_value) and `chunk_size`.
+        The input is read chunk_size texts at a time (default 32 batches) and each chunk is encoded as a whole, so
+        memory is bounded by one chunk, not by the corpus, and an unbounded generator is fine. Takes the keyword
+        options of `encode`; with output_value="token_embeddings" it yields [n_tokens_i, H] arrays. int8/uint8
+        precision is refused: each chunk would get its own buckets; quantize with util.quantize_embeddings and
+        fixed ranges instead. Arguments are checked here, before the first text is read.
         """
-        chunk_size = int(kwargs.pop("chunk_size", 32 * batch_size))
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        if isinstance(sentences, str):
+        if isinstance(sentences, (str, bytes)):
             raise TypeError("encode_iter takes an iterable of str; for one text use encode(text)")
-        chunk: list[str] = []
-        for text in sentences:
-            chunk.append(text)
-            if len(chunk) == chunk_size:
-                yield from self.encode(chunk, batch_size=batch_size, **kwargs)
-                chunk = []
-        if chunk:
+        if not isinstance(sentences, Iterable):
+            raise TypeError(f"sentences must be an iterable of str, got {type(sentences).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        chunk_size = 32 * int(batch_size) if chunk_size is None else chunk_size
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        if "convert_to_numpy" in kwargs:
+            raise TypeError("encode_iter yields one array per text; it takes no convert_to_numpy")
+        from .util import check_precision
+
+        precision = kwargs.get("precision", "float32")
+        check_precision(precision)
+        if precision.endswith("int8"):
+            raise ValueError(f"encode_iter cannot quantize to {precision!r}: every chunk would get its own buckets. "
+                             "Encode float32 and call tinyminilm.util.quantize_embeddings(emb, precision, "
+                             "ranges=...) with ranges fixed from a calibration set")
+        unknown = set(kwargs) - {"show_progress_bar", "output_value", "precision", "normalize_embeddings",
+                                 "truncate_dim"}
+        if unknown:
+            raise TypeError(f"encode_iter got unexpected keyword arguments {sorted(unknown)}")
+        return self._encode_chunks(iter(sentences), int(batch_size), int(chunk_size), kwargs)
+
+    def _encode_chunks(self, texts: Iterator[str], batch_size: int, chunk_size: int,
+                       kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
+        while True:
+            chunk = list(itertools.islice(texts, chunk_size))
+            if not chunk:
+                return
             yield from self.encode(chunk, batch_size=batch_size, **kwargs)
+            del chunk
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Similarity, as SentenceTransformer.similarity / similarity_pairwise
+    # ----------------------------------------------------------------------------------------------------------
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """"cosine" | "dot" | "euclidean" | "manhattan": the function `similarity` uses. Settable.
+
+        Defaults to the model folder's config_sentence_transformers.json value, else "cosine", as
+        sentence-transformers.
+        """
+        name = getattr(self, "_similarity_fn_name", None)
+        if name is None:
+            from .util import SIMILARITY_FN_NAMES
+
+            name = "cosine"
+            saved = self.folder / "config_sentence_transformers.json"
+            if saved.is_file():
+                try:
+                    value = json.loads(saved.read_text(encoding="utf-8")).get("similarity_fn_name")
+                except (ValueError, AttributeError):
+                    value = None  # a malformed optional file: sentence-transformers' default
+                if value in SIMILARITY_FN_NAMES:
+                    name = value
+            self._similarity_fn_name = name
+        return name
+
+    @similarity_fn_name.setter
+    def similarity_fn_name(self, value: str | None) -> None:
+        from .util import check_similarity_fn_name
+
+        self._similarity_fn_name = None if value is None else check_similarity_fn_name(value)
+
+    def similarity(self, embeddings1: Any, embeddings2: Any) -> np.ndarray:
+        """Scores of every row of embeddings1 [n, dim] (or [dim]) with every row of embeddings2 [m, dim]:
+        float32 [n, m], by similarity_fn_name (euclidean and manhattan give negative distances)."""
+        from .util import SIMILARITY_FUNCTIONS
+
+        return SIMILARITY_FUNCTIONS[self.similarity_fn_name](embeddings1, embeddings2)
+
+    def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> np.ndarray:
+        """Scores of embeddings1[i] with embeddings2[i] for each i: two [n, dim] arrays -> float32 [n]."""
+        from .util import PAIRWISE_SIMILARITY_FUNCTIONS
+
+        return PAIRWISE_SIMILARITY_FUNCTIONS[self.similarity_fn_name](embeddings1, embeddings2)
 
     # ----------------------------------------------------------------------------------------------------------
     # For learners and per-layer tests
