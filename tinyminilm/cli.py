@@ -11,7 +11,7 @@
 Inputs: .txt (one text per line, blank lines skipped), .jsonl (--field, default "text"), .csv / .tsv (--column,
 default "text"), or `-` for standard input (--format says which, default txt). Files are validated and counted
 before the model runs, then streamed chunk by chunk (8 batches at a time), so memory is bounded by the batch and
-not by the file; .npy outputs are filled in place through a memory map.
+not by the file; .npy outputs get their header for the counted shape first, then rows as they are computed.
 
 Outputs are written to a temporary file in the destination's folder and renamed at the end: an error, Ctrl-C or
 SIGTERM leaves no partial file, and an existing output is left untouched. Bad input is reported in one line naming
@@ -131,8 +131,8 @@ def _quantized_chunks(chunks: Iterator[tuple[list, np.ndarray]], n: int, dim: in
     """The chunks in the output precision.
 
     binary / ubinary quantize each row alone. int8 / uint8 scale by the min and max of every dimension over all
-    texts (as model.encode(all, precision=...) does), so the float32 vectors are staged in a scratch memory map
-    first and quantized in a second pass once the ranges are known.
+    texts (as model.encode(all, precision=...) does), so the float32 vectors are staged in a scratch file first
+    and quantized in a second pass once the ranges are known.
     """
     from .util import quantize_embeddings
 
@@ -143,23 +143,22 @@ def _quantized_chunks(chunks: Iterator[tuple[list, np.ndarray]], n: int, dim: in
         for lines, emb in chunks:
             yield lines, quantize_embeddings(emb, precision)
         return
-    with tempfile.TemporaryFile(dir=scratch, prefix=".tinyminilm-stage-") as f:
-        stage = np.memmap(f, dtype=np.float32, mode="w+", shape=(n, dim))  # [n, dim], on disk
+    with tempfile.TemporaryFile(dir=scratch, prefix=".tinyminilm-stage-") as f:  # float32 [n, dim], on disk
         all_lines: list[int | None] = []
         lo = np.full(dim, np.inf, dtype=np.float32)
         hi = np.full(dim, -np.inf, dtype=np.float32)
         pos = 0
         for lines, emb in chunks:
-            stage[pos:pos + len(emb)] = emb
+            f.write(np.ascontiguousarray(emb, dtype=np.float32).tobytes())
             lo, hi = np.minimum(lo, emb.min(axis=0)), np.maximum(hi, emb.max(axis=0))
             all_lines.extend(lines)
             pos += len(emb)
         ranges = np.vstack((lo, hi))  # [2, dim] float32, as quantize_embeddings computes it from the whole set
+        f.seek(0)
         step = 4096
         for start in range(0, pos, step):
-            emb = np.asarray(stage[start:start + step])
+            emb = np.fromfile(f, dtype=np.float32, count=min(step, pos - start) * dim).reshape(-1, dim)
             yield all_lines[start:start + step], quantize_embeddings(emb, precision, ranges=ranges)
-        del stage
 
 
 def _row_values(row: np.ndarray) -> list:
@@ -170,21 +169,24 @@ def _row_values(row: np.ndarray) -> list:
 
 def _write_npy(path: Path, chunks: Iterable[tuple[list, np.ndarray]], n: int, dtype: np.dtype, width: int,
                label: str) -> None:
-    """Fill an [n, width] .npy in place, chunk by chunk, through a temporary file renamed at the end."""
-    from numpy.lib.format import open_memmap
+    """Write an [n, width] .npy chunk by chunk: the header for the counted shape, then the rows as they come.
 
-    with atomic_path(path) as tmp:
-        out = open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, width))  # header written, rows on disk
+    Plain appends to a temporary file renamed at the end: equivalent to filling numpy.lib.format.open_memmap, but
+    written pages do not stay mapped into the process (its resident memory stays bounded for huge files).
+    """
+    from numpy.lib import format as npy
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        npy.write_array_header_1_0(f, {"descr": npy.dtype_to_descr(dtype), "fortran_order": False,
+                                       "shape": (n, width)})
         pos = 0
         for _, emb in chunks:
             if pos + len(emb) > n:
                 raise InputError(f"{label}: the file changed while it was read (more texts than counted); run again")
-            out[pos:pos + len(emb)] = emb
+            f.write(np.ascontiguousarray(emb, dtype=dtype).tobytes())  # rows pos .. pos + len(emb), C order
             pos += len(emb)
         if pos != n:
             raise InputError(f"{label}: the file changed while it was read ({pos} texts, {n} counted); run again")
-        out.flush()
-        del out
 
 
 def _write_jsonl(path: Path, chunks: Iterable[tuple[list, np.ndarray]]) -> None:
