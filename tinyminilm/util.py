@@ -67,8 +67,10 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} holds NaN or infinite values; scores and rankings would be meaningless")
+    rows = max(1, _BLOCK_ELEMENTS // max(1, a.shape[1]))
+    for s in range(0, len(a), rows):  # in blocks: no [n, dim] boolean temporary for a 1M-row corpus
+        if not np.isfinite(a[s:s + rows]).all():
+            raise ValueError(f"{name} holds NaN or infinite values; scores and rankings would be meaningless")
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
