@@ -64,7 +64,8 @@ def _progress(args: argparse.Namespace, total: int, desc: str, file_input: bool 
         from tqdm import tqdm
     except ImportError:
         if args.progress:
-            raise TinyMiniLMError("--progress needs tqdm: pip install tqdm (or pip install 'tinyminilm[progress]')")
+            raise TinyMiniLMError("--progress needs tqdm: pip install tqdm "
+                                  "(or pip install 'tinyminilm[progress]')") from None
         return None
     return tqdm(total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True)
 
@@ -206,6 +207,7 @@ def _write_jsonl(path: Path, chunks: Iterable[tuple[list, np.ndarray]]) -> None:
 # --------------------------------------------------------------------------------------------------------------
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    """`tinyminilm embed`: texts or a file to JSON arrays on stdout, .npy or .jsonl."""
     if bool(args.texts) == (args.input is not None):
         raise InputError("embed: give texts as arguments or --input FILE (one of the two)")
     out_kind = None
@@ -320,8 +322,8 @@ def _corpus_embeddings(args: argparse.Namespace, model, src: TextFile, n: int, t
         sidecar.unlink(missing_ok=True)  # first, so an old sidecar can never vouch for a new array
         _write_npy(cache, chunks, n, np.dtype(np.float32), dim, src.label)
         with atomic_path(sidecar) as tmp:
-            tmp.write_text(json.dumps({**key, "dim": dim, "dtype": "float32", "corpus": str(src.path.resolve())}, indent=1),
-                           encoding="utf-8")
+            meta = {**key, "dim": dim, "dtype": "float32", "corpus": str(src.path.resolve())}
+            tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     finally:
         if bar is not None:
             bar.close()
@@ -344,6 +346,7 @@ def _texts_at(src: TextFile, wanted: Iterable[int]) -> dict[int, tuple[int, str]
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """`tinyminilm search`: the top-k corpus texts for each query, the corpus embeddings cached."""
     from .util import semantic_search
 
     with _input(args.corpus, args, "--corpus") as src:
@@ -371,6 +374,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 def cmd_dedup(args: argparse.Namespace) -> int:
+    """`tinyminilm dedup`: groups of near-duplicate texts (community detection, min size 2), as JSON lines."""
     from .util import community_detection
 
     if not -1.0 <= args.threshold <= 1.0:
@@ -397,6 +401,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
+    """`tinyminilm similarity`: the cosine similarity of two texts."""
     from .util import cos_sim
 
     model = _model(args)
@@ -410,6 +415,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 def cmd_download(args: argparse.Namespace) -> int:
+    """`tinyminilm download`: fetch and verify the model files."""
     from . import hub
 
     folder = hub.ensure_model(args.dir)
@@ -474,6 +480,8 @@ def _blas_runtime() -> tuple[int | None, str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """`tinyminilm info`: the model folder, its files re-hashed, its shape, NumPy's BLAS and threads.
+    Exit status 1 if the default model is missing or damaged."""
     import platform
 
     from . import __version__, hub
@@ -566,7 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("embed", parents=[model, encoding, reading], help="embed texts or a file",
                        description="Embed texts given as arguments (printed as one JSON array per line) or a file.")
     e.add_argument("texts", nargs="*", metavar="TEXT")
-    e.add_argument("--input", "-i", default=None, metavar="FILE", help="texts from FILE (.txt/.jsonl/.csv/.tsv, - for stdin)")
+    e.add_argument("--input", "-i", default=None, metavar="FILE",
+                   help="texts from FILE (.txt/.jsonl/.csv/.tsv, - for stdin)")
     e.add_argument("--output", "-o", type=Path, default=None, metavar="FILE",
                    help=".npy (n x dim array) or .jsonl (id, line, embedding); default JSON arrays on stdout")
     e.add_argument("--precision", choices=PRECISIONS, default="float32", help="quantize the vectors (default float32)")
@@ -587,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dedup", parents=[model, encoding, reading], help="find groups of near-duplicate texts",
                        description="Print groups of near-duplicates (community detection: every member is at least "
                                    "--threshold similar to the group's center), one JSON object per line.")
-    d.add_argument("--input", "-i", required=True, metavar="FILE", help="the texts (.txt/.jsonl/.csv/.tsv, - for stdin)")
+    d.add_argument("--input", "-i", required=True, metavar="FILE",
+                   help="the texts (.txt/.jsonl/.csv/.tsv, - for stdin)")
     d.add_argument("--threshold", "-t", type=float, default=0.9, help="cosine similarity (default 0.9)")
     d.set_defaults(func=cmd_dedup)
 

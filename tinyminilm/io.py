@@ -130,7 +130,8 @@ def _jsonl(src: TextFile) -> Iterator[tuple[int, str]]:
         except ValueError as e:
             msg = getattr(e, "msg", str(e))
             col = f", column {e.colno}" if hasattr(e, "colno") else ""
-            raise InputError(f"{src.label}:{n}: malformed JSON ({msg}{col}); each line must be one JSON object") from None
+            raise InputError(f"{src.label}:{n}: malformed JSON ({msg}{col}); each line must be one JSON "
+                             "object") from None
         if not isinstance(record, dict):
             raise InputError(f"{src.label}:{n}: expected a JSON object with a {src.field!r} field, got "
                              f"{type(record).__name__}")
