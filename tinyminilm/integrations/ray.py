@@ -1,0 +1,289 @@
+"""Embed a corpus with Ray Data: the model loaded once per actor, N actors on one machine or a cluster.
+
+    import ray
+    from tinyminilm.integrations.ray import embed_corpus, read_embeddings
+
+    ray.init()                                   # a local instance; ray.init("ray://HEAD:10001") for a cluster
+    embed_corpus("corpus.jsonl", "embeddings/", num_actors=2)     # JSONL or Parquet in, a Parquet folder out
+    ids, vectors = read_embeddings("embeddings/")                # int64 [n], float32 [n, 384]
+
+or, as one step of a pipeline of your own (recipes in docs/ray.md):
+
+    folder = str(tinyminilm.hub.ensure_model())  # resolved once, on the driver
+    ds = ds.map_batches(TinyMiniLMEmbedder, fn_constructor_kwargs={"model": folder, "blas_threads": 1},
+                        batch_size=256, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1)
+
+Ray is imported only inside the functions that need it (`pip install 'tinyminilm[ray]'`); `TinyMiniLMEmbedder` is a
+plain callable that Ray does not need to be installed to build or call.
+
+BLAS threads. Each actor runs NumPy matrix products on a BLAS thread pool. With N actors on a node of C cores, use
+C / N threads per actor (and reserve as many CPUs for it, `num_cpus`, so Ray places no more actors on a node than it
+has cores): more would make the actors' threads fight over the cores. Ray already sets OMP_NUM_THREADS to an
+actor's `num_cpus` when that variable is unset, but an OPENBLAS_NUM_THREADS or MKL_NUM_THREADS inherited from the
+environment wins over it, and environment variables only count if set before the BLAS library is loaded. So
+`blas_threads` sets the limit inside the running actor with threadpoolctl, which resizes the pool NumPy's BLAS
+already has (whichever BLAS it is) — it works in any pipeline, with no runtime_env and no extra worker processes.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, TinyMiniLMError
+
+_JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class CorpusError(TinyMiniLMError, ValueError):
+    """A corpus file or a batch lacks a column, holds a non-text value, or an output path is already in use."""
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def limit_blas_threads(n: int) -> None:
+    """Cap the BLAS thread pool of this process (NumPy's OpenBLAS, MKL or BLIS) at `n` threads, with threadpoolctl."""
+    n = _check_positive_int("blas_threads", n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise ImportError("blas_threads needs threadpoolctl: pip install 'tinyminilm[ray]' (or pip install "
+                          "threadpoolctl), or leave blas_threads=None and let Ray's OMP_NUM_THREADS apply") from None
+    threadpool_limits(limits=n, user_api="blas")  # a plain call (not `with`): the limit stays for the process
+
+
+class TinyMiniLMEmbedder:
+    """A callable class for `ray.data.Dataset.map_batches`: a text column in, an embedding column out.
+
+    Ray builds one instance per actor, so the model is loaded once per actor, in `__init__`, and then serves every
+    batch the actor is given. Batches are NumPy batches (`batch_format="numpy"`): dict of column name -> array.
+
+    model: the path of a model folder that exists on every node (resolve it on the driver with
+    `tinyminilm.hub.ensure_model()`, so workers never download), or None for the default model's files already on
+    this node (found as `tinyminilm.hub.ensure_model(download=False)` finds them; nothing is downloaded here).
+    text_column: the input column of str; embedding_column: the output column, float32 [B, dim].
+    keep_columns: the input columns copied to the output (e.g. ["id"]); None keeps them all.
+    encode_batch_size: texts per forward pass inside one Ray batch (the `batch_size` of `encode`); the texts of a
+    Ray batch are sorted by length before being cut into forward passes, so a larger Ray batch wastes less padding.
+    blas_threads: cap this actor's BLAS threads (see the module docstring); None leaves the pool as Ray set it up.
+    """
+
+    def __init__(self, model: str | Path | None = None, *, text_column: str = "text",
+                 embedding_column: str = "embedding", keep_columns: Sequence[str] | None = None,
+                 encode_batch_size: int = 32, blas_threads: int | None = None) -> None:
+        import tinyminilm
+        from tinyminilm import hub
+
+        if blas_threads is not None:
+            limit_blas_threads(blas_threads)
+        self.encode_batch_size = _check_positive_int("encode_batch_size", encode_batch_size)
+        self.text_column = text_column
+        self.embedding_column = embedding_column
+        self.keep_columns = None if keep_columns is None else list(keep_columns)
+        if model is None or str(model) == tinyminilm.MODEL_ID:
+            folder = hub.ensure_model(download=False)
+        else:
+            folder = Path(model).expanduser()
+            if not folder.is_dir():
+                raise ConfigError(
+                    f"model folder {str(model)!r} does not exist on this node ({socket.gethostname()}); every Ray "
+                    "node must see the model at the same path: use a shared filesystem, or run `tinyminilm download "
+                    "--dir PATH` on each node and pass that PATH (see docs/ray.md)")
+        self.model = tinyminilm.load(folder)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Embed one batch: {text_column: object/str array [B], ...} -> {kept columns..., embedding_column: [B, dim]}.
+
+        The embeddings are float32 [B, dim], rows in the order of the batch, the same vectors `model.encode` gives.
+        """
+        columns = list(batch)
+        for name in [self.text_column] + (self.keep_columns or []):
+            if name not in batch:
+                raise CorpusError(f"the batch has no column {name!r} (its columns: {', '.join(map(repr, columns))}); "
+                                  "pass the name of the column that holds it (text_column= / id_column=)")
+        texts = batch[self.text_column].tolist()
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                where = ""
+                if self.keep_columns:
+                    key = batch[self.keep_columns[0]][i]
+                    where = f", {self.keep_columns[0]}={key.item() if isinstance(key, np.generic) else key!r}"
+                raise CorpusError(f"column {self.text_column!r} holds {t!r} ({type(t).__name__}) in row {i} of a "
+                                  f"batch{where}; every text must be a str: fill or drop the missing ones first")
+        vectors = self.model.encode(texts, batch_size=self.encode_batch_size)  # float32 [B, dim]
+        keep = columns if self.keep_columns is None else self.keep_columns
+        out = {name: batch[name] for name in keep if name != self.embedding_column}
+        out[self.embedding_column] = vectors
+        return out
+
+
+def _input_format(path: str, given: str | None) -> str:
+    if given is not None:
+        if given not in ("jsonl", "parquet"):
+            raise ValueError(f"input_format must be 'jsonl' or 'parquet', got {given!r}")
+        return given
+    names = [path.lower()]
+    if "://" not in path and Path(path).expanduser().is_dir():
+        names = [p.name.lower() for p in _local_files(path)]
+    if names and all(n.endswith(_PARQUET_SUFFIXES) for n in names):
+        return "parquet"
+    if names and all(n.endswith(_JSON_SUFFIXES) for n in names):
+        return "jsonl"
+    raise CorpusError(f"{path}: cannot tell whether this is JSONL or Parquet from its name"
+                      + (" (a folder must hold files of one kind)" if len(names) != 1 else "")
+                      + "; name it .jsonl or .parquet, or pass input_format='jsonl' / 'parquet'")
+
+
+def _local_files(path: str) -> list[Path]:
+    if "://" in path:
+        return []
+    local = Path(path).expanduser()
+    if local.is_dir():
+        return sorted(p for p in local.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    return [local] if local.is_file() else []
+
+
+def _check_columns(path: str, fmt: str, needed: dict[str, str]) -> None:
+    """Check the first local file's columns before any Ray work starts, so a wrong name fails fast and clearly."""
+    files = _local_files(path)
+    if "://" not in path and not files:
+        raise CorpusError(f"{path}: no such file, or a folder with no files in it")
+    if not files or files[0].name.lower().endswith(".zst"):
+        return  # remote or zstd: left to Ray's reader
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(files[0]).names
+    else:
+        import gzip
+        import json
+
+        opener = gzip.open if files[0].name.lower().endswith(".gz") else open
+        with opener(files[0], "rt", encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "{}")
+        try:
+            names = list(json.loads(first))
+        except (ValueError, TypeError):
+            raise CorpusError(f"{files[0]}: the first line is not a JSON object; JSONL needs one object per line, "
+                              'e.g. {"id": 1, "text": "..."}') from None
+    for arg, name in needed.items():
+        if name not in names:
+            raise CorpusError(f"{files[0]}: no column {name!r} (its columns: {', '.join(map(repr, names))}); "
+                              f"pass {arg}= the name of the column that holds it")
+
+
+def _check_output(path: str) -> None:
+    if "://" in path:  # a remote filesystem (s3://, gs://, ...): Ray's writer handles it as it is
+        return
+    local = Path(path).expanduser()
+    if local.exists() and (not local.is_dir() or any(local.iterdir())):
+        # Ray appends new files to a folder that exists: a second run would duplicate every row.
+        raise CorpusError(f"{path}: the output path already exists and is not an empty folder; delete it or choose "
+                          "another (embed_corpus writes a folder of Parquet files and never appends)")
+
+
+def _resolve_model(model: str | Path | None) -> Path:
+    """The model folder, resolved on the driver: the default model is fetched and verified here, once."""
+    from tinyminilm import MODEL_ID, hub
+
+    if model is None or str(model) == MODEL_ID:
+        return hub.ensure_model().resolve()
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"model {str(model)!r}: no such folder. Pass the path of a sentence-transformers model "
+                          f"folder, or nothing for {MODEL_ID}")
+    return folder.resolve()
+
+
+def default_blas_threads(num_actors: int) -> int:
+    """Threads per actor that fill the cluster without oversubscribing a node: cores / actors, at most one node's.
+
+    Reads the CPUs of the connected Ray cluster (`ray.nodes()`); starts a local instance if none is connected.
+    """
+    import ray
+
+    num_actors = _check_positive_int("num_actors", num_actors)
+    if not ray.is_initialized():
+        ray.init()
+    cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    cpus = [c for c in cpus if c > 0] or [1]
+    return max(1, int(min(min(cpus), sum(cpus) // num_actors)))
+
+
+def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column: str = "text", id_column: str = "id",
+                 num_actors: int = 1, batch_size: int = 256, encode_batch_size: int = 32,
+                 blas_threads: int | None = None, model: str | Path | None = None,
+                 input_format: str | None = None) -> None:
+    """Embed a JSONL or Parquet corpus into a folder of Parquet files, with `num_actors` Ray actors.
+
+    input_path: a .jsonl / .parquet file, a folder of them, or a remote URI Ray can read (s3://...); JSONL is one
+    JSON object per line. Each row needs `id_column` (any type, unique) and `text_column` (str).
+    output_path: a folder that does not exist yet (or is empty); it receives Parquet files with two columns,
+    `id_column` and "embedding" (float32 vectors of length dim, as a list column). Rows come in no particular
+    order: match them by id. `read_embeddings` reads them back as arrays.
+    num_actors: actors, each holding one copy of the model (~90 MB); batch_size: rows handed to an actor per call.
+    blas_threads: BLAS threads per actor, also the CPUs Ray reserves for it; default cores / actors
+    (`default_blas_threads`). model: a local model folder, or None for the default model, fetched once here on
+    the driver — workers only read the folder, which must exist at the same path on every node.
+
+    Uses the connected Ray instance, or starts a local one. Reads and writes reserve no CPU: they are light next
+    to the model, and a read task waiting for a CPU that the actors hold would wait forever.
+    """
+    import ray
+
+    num_actors = _check_positive_int("num_actors", num_actors)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    src, dest = str(input_path), str(output_path)
+    fmt = _input_format(src, input_format)
+    _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
+    _check_output(dest)
+    folder = _resolve_model(model)
+    threads = default_blas_threads(num_actors) if blas_threads is None else _check_positive_int("blas_threads",
+                                                                                              blas_threads)
+    if fmt == "parquet":
+        ds = ray.data.read_parquet(src, num_cpus=0)
+    else:
+        ds = ray.data.read_json(src, num_cpus=0)  # Arrow's reader: one JSON object per line
+    ds = ds.select_columns([id_column, text_column], num_cpus=0)  # other columns are not shipped to the actors
+    ds = ds.map_batches(
+        TinyMiniLMEmbedder,
+        fn_constructor_kwargs={"model": str(folder), "text_column": text_column, "keep_columns": [id_column],
+                               "encode_batch_size": encode_batch_size, "blas_threads": threads},
+        batch_size=batch_size, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=threads)
+    ds.write_parquet(dest, ray_remote_args={"num_cpus": 0})
+
+
+def read_embeddings(path: str | Path, *, id_column: str = "id",
+                    embedding_column: str = "embedding") -> tuple[np.ndarray, np.ndarray]:
+    """Read what `embed_corpus` wrote: (ids [n], float32 vectors [n, dim]), rows in file order. Needs only pyarrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(path), columns=[id_column, embedding_column])
+    column = table.column(embedding_column)
+    chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]  # Ray's tensor type
+    if not chunks:
+        return table.column(id_column).to_numpy(), np.zeros((0, 0), dtype=np.float32)
+    vectors = pa.concat_arrays(chunks)
+    lengths = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
+    if len(lengths) and (lengths.min() != lengths.max()):
+        raise CorpusError(f"{path}: column {embedding_column!r} holds vectors of different lengths "
+                          f"({lengths.min()} to {lengths.max()}); it was not written by embed_corpus")
+    dim = int(lengths[0]) if len(lengths) else 0
+    flat = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return table.column(id_column).to_numpy(), flat.reshape(len(vectors), dim)
+
+
+__all__ = ["TinyMiniLMEmbedder", "embed_corpus", "read_embeddings", "default_blas_threads", "limit_blas_threads",
+           "CorpusError"]
