@@ -9,6 +9,7 @@ once here to [in, out] so that the model reads `x @ w + b`, and we fuse query, k
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,75 @@ def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+_MAX_HEADER = 100_000_000  # the safetensors library's own limit on the JSON header
+
+
+def _unreadable(path: Path, problem: str) -> WeightsError:
+    return WeightsError(f"{path}: not a readable safetensors file ({problem}); it may be truncated or corrupt — "
+                        "delete it and run `tinyminilm download`")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen = [k for k, _ in pairs]
+    dup = next((k for k in seen if seen.count(k) > 1), None)
+    if dup is not None:
+        raise ValueError(f"the header names tensor {dup!r} twice")
+    return dict(pairs)
+
+
+def check_header(path: Path) -> None:
+    """Check a safetensors file's layout before the library maps it: header length, JSON, names, byte ranges.
+
+    A safetensors file is an 8-byte little-endian header length N, N bytes of JSON
+    {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the tensor bytes, the
+    offsets counting from the end of the header. The safetensors library checks most of this itself; this adds
+    what it lets through (a tensor named twice: JSON keeps the last), and says plainly what is wrong.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise _unreadable(path, f"the file is {size} bytes, too short to hold the 8-byte header length")
+        n = int.from_bytes(prefix, "little")
+        if n > _MAX_HEADER:
+            raise _unreadable(path, f"its header length field says {n} bytes, more than the {_MAX_HEADER} a "
+                                    "safetensors header may have")
+        if n > size - 8:
+            raise _unreadable(path, f"its header length field says {n} bytes, but only {size - 8} bytes follow")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise _unreadable(path, "its header is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise _unreadable(path, f"its header is not valid JSON: {e.msg} at byte {e.pos}") from None
+    except ValueError as e:  # a duplicate name
+        raise _unreadable(path, str(e)) from None
+    if not isinstance(header, dict):
+        raise _unreadable(path, "its header is not a JSON object")
+    data_size = size - 8 - n
+    ranges = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise _unreadable(path, f"tensor {name!r} has no valid data_offsets [begin, end] in the header")
+        begin, end = offsets
+        if not 0 <= begin <= end:
+            raise _unreadable(path, f"tensor {name!r} has data_offsets {offsets}, not 0 <= begin <= end")
+        if end > data_size:
+            raise _unreadable(path, f"tensor {name!r} ends at byte {end} of the data, but the file holds only "
+                                    f"{data_size} bytes of tensor data: it is truncated")
+        ranges.append((begin, end, name))
+    ranges.sort()
+    for (b0, e0, n0), (b1, e1, n1) in zip(ranges, ranges[1:]):
+        if b1 < e0:
+            raise _unreadable(path, f"tensors {n0!r} (bytes {b0}-{e0}) and {n1!r} (bytes {b1}-{e1}) overlap")
+
+
 def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
     """Read and check every tensor the model needs from a safetensors file; return them by checkpoint key."""
     from safetensors import SafetensorError, safe_open
@@ -53,6 +123,7 @@ def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: file not found; run `tinyminilm download` or pass the model folder")
     expected = expected_shapes(cfg)
     try:
+        check_header(path)  # raises WeightsError; an OSError becomes one below
         with safe_open(str(path), framework="numpy") as f:
             keys = set(f.keys())
             missing = sorted(set(expected) - keys)
