@@ -183,6 +183,15 @@ def _install_verified(src_stream, dest: Path, digest: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _remove_partial_files(folder: Path) -> None:
+    """Delete the temporaries of a download that was killed before it could clean up (call under the lock:
+    then no other process is writing them). They are never trusted — only their disk space is reclaimed."""
+    for name in MANIFEST:
+        dest = folder / name
+        for part in dest.parent.glob(f".{dest.name}.*.part"):
+            part.unlink(missing_ok=True)
+
+
 def fetch_from_hub(target: Path) -> None:
     """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
@@ -251,6 +260,7 @@ def ensure_model(folder: Path | str | None = None, *, download: bool = True) -> 
         if _complete(target):  # another process finished the download while we waited for the lock
             verify(target)
             return target
+        _remove_partial_files(target)
         for name, fetch in SOURCES:
             try:
                 fetch(target)
