@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -99,28 +100,35 @@ class SentenceEncoder:
     # ----------------------------------------------------------------------------------------------------------
 
     def _check_texts(self, texts: list[Any]) -> list[str]:
+        """Refuse what is not text: a non-str item is a TypeError, a lone surrogate a ValueError, by index."""
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str"
                                 + (" (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(t, bytes) else ""))
+            bad = _SURROGATE.search(t)  # the whole text, so the verdict does not depend on where truncation cuts
+            if bad is not None:
+                raise ValueError(f"texts[{i}] is not valid Unicode: a lone surrogate {bad.group()!r} at character "
+                                 f"{bad.start()}; clean it first, e.g. "
+                                 "text.encode('utf-8', 'replace').decode('utf-8')")
         if self.config.do_lower_case:
             texts = [t.lower() for t in texts]
         return texts
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """The token ids of each text, [CLS] … [SEP], truncated at max_seq_length, unpadded."""
+        """The token ids of each text, [CLS] … [SEP], truncated at max_seq_length, unpadded.
+
+        Exactly the ids of the whole text, but a text far longer than max_seq_length tokens is first cut at a
+        place where the tokenizer splits anyway (see `_precut`), so a 10 MB string costs what ~10 kB costs.
+        """
         texts = self._check_texts(list(texts))
         if not texts:
             return []
-        try:
-            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=True)
-        except Exception as e:  # e.g. lone surrogates cannot be converted to UTF-8 for the Rust tokenizer
-            bad = next((i for i, t in enumerate(texts) if not _utf8_ok(t)), None)
-            if bad is not None:
-                raise ValueError(f"texts[{bad}] is not valid Unicode (it holds a lone surrogate such as '\\ud800'); "
-                                 "clean it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')") from None
-            raise
-        return [e.ids for e in encodings]
+        with self._lock:  # a consistent pair, even while another thread sets max_seq_length
+            tokenizer, max_length = self._tokenizer, self._max_seq_length
+        plan = self.__dict__.get("_cut_plan", False)
+        if plan is False:  # read once from tokenizer.json; a race only computes the same plan twice
+            plan = self.__dict__["_cut_plan"] = _cut_plan(tokenizer)
+        return [_encode_ids(tokenizer, t, max_length, plan) for t in texts]
 
     def pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
         """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
@@ -330,12 +338,100 @@ class SentenceEncoder:
                                             batch["token_type_ids"])]
 
 
-def _utf8_ok(text: str) -> bool:
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what str allows and UTF-8 (hence the Rust tokenizer) does not
+
+# A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see
+# _encode_ids). English averages ~4-5 characters per token, so 32 leaves a wide margin.
+_PRECUT_CHARS_PER_TOKEN = 32
+
+
+class _CutPlan(NamedTuple):
+    """Where a text may be cut without changing its first tokens, for one tokenizer."""
+
+    boundary: re.Pattern  # characters the pre-tokenizer always splits at, left alone by the normalizer
+    space_run: re.Pattern  # runs of ASCII whitespace: one separator, however long
+    word_limit: int  # WordPiece's max_input_chars_per_word: a longer word is one [UNK]
+
+
+def _cut_plan(tokenizer) -> _CutPlan | None:
+    """How texts may be pre-cut for this tokenizer, or None to always tokenize texts whole.
+
+    Only for the BERT pipeline whose behaviour is known to be local: BertNormalizer (control characters removed,
+    CJK ideographs spaced out, NFD + accent stripping, per-character lowercase) → BertPreTokenizer (split at
+    whitespace and punctuation) → WordPiece. Cutting just before an ASCII space/tab/newline, ASCII punctuation, the
+    ideographic space, a CJK comma or full stop (or a CJK ideograph, when the normalizer spaces them out) keeps
+    every earlier word whole and
+    normalized as in the full text: these characters are unchanged by the normalizer, are NFD starters (so no
+    combining-mark reordering crosses them) and are split at by the pre-tokenizer. Characters that occur in an
+    added token such as "[MASK]" are never cut at, so no added token is broken.
+    """
+    import json
+    import string
+
+    spec = json.loads(tokenizer.to_str())
+    norm, pre, wp = spec.get("normalizer"), spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+    if ((norm is not None and norm.get("type") != "BertNormalizer") or pre.get("type") != "BertPreTokenizer"
+            or wp.get("type") != "WordPiece"):
+        return None
+    added = "".join(t.get("content", "") for t in spec.get("added_tokens") or [])
+    if any(c.isspace() for c in added):
+        return None
+    # ASCII whitespace and punctuation, the ideographic space and a few CJK punctuation marks (NFD leaves them be)
+    cut_at = re.escape("".join(c for c in " \t\n\r\u3000\u3001\u3002\uff0c\uff01\uff1f" + string.punctuation
+                               if c not in added))
+    if norm is not None and norm.get("handle_chinese_chars", True):
+        cut_at += "\u3400-\u4dbf\u4e00-\u9fff"  # CJK Unified Ideographs (+ Extension A): always a word of their own
+    return _CutPlan(re.compile(f"[{cut_at}]"), re.compile("[ \t\n\r]{2,}"),
+                    int(wp.get("max_input_chars_per_word", 100)))
+
+
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ALNUM_TAIL = re.compile("[0-9A-Za-z]*")
+
+
+def _precut(text: str, limit: int, plan: _CutPlan | None) -> tuple[str, int | None]:
+    """A shorter text whose tokens start with the tokens of `text`: (short, cut).
+
+    cut=None: `short` has the same tokens as `text`, all of them. Otherwise `short` is `text[:cut]`, cut just
+    before a boundary character at or after `limit`, so its tokens are the first tokens of `text`; the caller
+    checks that there are enough of them. Runs of ASCII whitespace are squeezed to one space (the pre-tokenizer drops them).
+    A text with no boundary after `limit` is returned whole (squeezed) — unless it ends in one long run of ASCII
+    letters and digits, which is a single word longer than WordPiece's limit, hence one [UNK] however long.
+    """
+    if plan is None or len(text) <= limit:
+        return text, None
+    m = plan.boundary.search(text, limit)
+    if m is not None:
+        return plan.space_run.sub(" ", text[:m.start()]), m.start()
+    if _ALNUM_TAIL.fullmatch(text, limit):  # text[limit:] holds letters and digits only
+        start = len(text[:limit].rstrip(_ALNUM))  # where that run begins
+        keep = start + plan.word_limit + 1  # still longer than word_limit: still one [UNK]
+        if keep < len(text):
+            return plan.space_run.sub(" ", text[:keep]), None
+    return plan.space_run.sub(" ", text), None
+
+
+def _encode_ids(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> list[int]:
+    """The ids of `text`, [CLS] … [SEP], truncated at max_length, tokenizing no more of it than needed.
+
+    A pre-cut text is accepted only if its ids fill max_length (then they are the full text's first tokens, and
+    truncation keeps nothing else); otherwise the cut moves out (4x, and past the last cut), until the text is
+    taken whole.
+    One text per `encode` call, never `encode_batch`: that uses the Rust thread pool, which a forked child
+    inherits without its threads when TOKENIZERS_PARALLELISM=true — and then hangs.
+    """
     try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
+        limit = max_length * _PRECUT_CHARS_PER_TOKEN
+        while True:
+            short, cut = _precut(text, limit, plan)
+            ids = tokenizer.encode(short, add_special_tokens=True).ids
+            if cut is None or len(ids) >= max_length:
+                return ids
+            limit = max(4 * limit, cut + 1)
+            if limit >= len(text):  # the last round takes the whole text, its whitespace runs squeezed
+                text = plan.space_run.sub(" ", text)
+    except Exception as e:  # tokenizers raises bare Exceptions; say which tokenizer failed on what
+        raise TokenizerError(f"the tokenizer failed on a text of {len(text)} characters ({e})") from None
 
 
 def _progress(show: bool | None, total: int):
