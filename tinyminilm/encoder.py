@@ -55,6 +55,7 @@ class SentenceEncoder:
         self._max_seq_length = config.max_seq_length
         self._tokenizer = _load_tokenizer(tokenizer_path, config.max_seq_length)
         self._lock = threading.Lock()
+        self.threads = default_threads()
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SentenceEncoder:
@@ -88,6 +89,18 @@ class SentenceEncoder:
         with self._lock:  # a fresh tokenizer: threads mid-encode keep the one they started with
             self._tokenizer = _load_tokenizer(self._tokenizer_path, int(value))
             self._max_seq_length = int(value)
+
+    @property
+    def threads(self) -> int:
+        """How many batches `encode` runs at once (default: the CPUs this process may use). Settable; 1 runs
+        batches one after another, with BLAS using all cores for the matrix products."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"threads must be a positive integer, got {value!r}")
+        self._threads = int(value)
 
     def get_embedding_dimension(self) -> int:
         """Size of the sentence vectors (384 for all-MiniLM-L6-v2)."""
@@ -158,11 +171,36 @@ class SentenceEncoder:
         pooled = M.pool(hidden, batch["attention_mask"], self.config.pooling_mode)  # [B, H]
         return M.normalize(pooled) if self.config.normalize else pooled
 
-    def _batches(self, ids: list[list[int]], batch_size: int) -> Iterator[np.ndarray]:
-        """Index arrays of the texts in each batch, longest texts first (sorting by token count cuts padding)."""
+    def _batches(self, ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
+        """Index arrays of the texts in each batch, longest texts first (sorting by token count cuts padding).
+
+        With several threads, batches are made small enough that every thread gets one.
+        """
         order = np.argsort([-len(x) for x in ids], kind="stable")
-        for start in range(0, len(order), batch_size):
-            yield order[start:start + batch_size]
+        size = max(1, min(batch_size, -(-len(order) // self.threads)))  # ceil(n / threads)
+        return [order[start:start + size] for start in range(0, len(order), size)]
+
+    def _run_batches(self, ids: list[list[int]], batch_size: int, output_value: str) -> Iterator[tuple[np.ndarray, Any]]:
+        """(text indices, model outputs) for each batch, in batch order.
+
+        With `threads` > 1, batches run concurrently on that many threads, BLAS limited to one thread each:
+        NumPy's elementwise loops (GELU, LayerNorm, softmax) run on one core only, so running two batches at once
+        keeps both cores busy for all of the work, not only during matrix products.
+        """
+        batches = self._batches(ids, batch_size)
+
+        def run(idx: np.ndarray) -> Any:
+            return self._forward([ids[i] for i in idx], output_value)
+
+        threads = min(self.threads, len(batches))
+        if threads <= 1:
+            for idx in batches:
+                yield idx, run(idx)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _blas_threads(1), ThreadPoolExecutor(threads, thread_name_prefix="tinyminilm") as pool:
+            yield from zip(batches, pool.map(run, batches))
 
     def encode(self, sentences: str | Iterable[str], batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
@@ -210,8 +248,7 @@ class SentenceEncoder:
         tokens_out: list[np.ndarray | None] = [None] * len(texts)
         out = np.empty((len(texts), dim), dtype=np.float32)
         try:
-            for idx in self._batches(ids, int(batch_size)):
-                result = self._forward([ids[i] for i in idx], output_value)
+            for idx, result in self._run_batches(ids, int(batch_size), output_value):
                 if output_value == "token_embeddings":
                     for i, t in zip(idx, result):
                         tokens_out[i] = t
@@ -432,6 +469,27 @@ def _encode_ids(tokenizer, text: str, max_length: int, plan: _CutPlan | None) ->
                 text = plan.space_run.sub(" ", text)
     except Exception as e:  # tokenizers raises bare Exceptions; say which tokenizer failed on what
         raise TokenizerError(f"the tokenizer failed on a text of {len(text)} characters ({e})") from None
+
+
+def default_threads() -> int:
+    """The number of CPUs this process may run on (its affinity mask, where the OS has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def _blas_threads(n: int):
+    """A context in which BLAS uses n threads (threadpoolctl), or does nothing if threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _progress(show: bool | None, total: int):

@@ -138,6 +138,9 @@ def embed(input_ids: np.ndarray, token_type_ids: np.ndarray, params: Params, eps
     return layer_norm(x, **params["ln_emb"], eps=eps)  # [B, L, H]
 
 
+_SCORES_PER_CHUNK = 1 << 18  # attention scores computed at once: 1 MiB of float32, about half an L2 cache
+
+
 def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_head: int,
               weights_out: list | None = None) -> np.ndarray:
     """Multi-head self-attention: every token mixes in the value of every real token, weighted by q·k.
@@ -154,7 +157,7 @@ def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_
     weights_kept = []
     # A few sequences at a time, so that the [b, n_head, L, L] scores stay in the CPU cache. Equivalent to one
     # pass over all B sequences at once, which is what the lines below say for b = B.
-    step = max(1, (1 << 18) // (n_head * L * L))
+    step = max(1, _SCORES_PER_CHUNK // (n_head * L * L))
     for s in range(0, B, step):
         scores = q[s:s + step] @ k[s:s + step]  # [b, n_head, L, L]: query i · key j
         scores *= np.float32(1 / np.sqrt(D))  # … / √D
