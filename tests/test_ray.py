@@ -121,8 +121,9 @@ def test_embedder_caps_blas_threads(model_dir):
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # restores this process's pool on exit
         if blas_threads() != {2}:
             pytest.skip(f"NumPy's BLAS cannot be set to 2 threads here (it reports {blas_threads()})")
-        TinyMiniLMEmbedder(str(model_dir), blas_threads=1)
+        embed = TinyMiniLMEmbedder(str(model_dir), blas_threads=1)
         assert blas_threads() == {1}
+        assert getattr(embed.model, "threads", 1) == 1  # where encode runs batches concurrently, it stays at 1 too
 
 
 def test_input_and_output_are_checked_before_ray_starts(model_dir, tmp_path):

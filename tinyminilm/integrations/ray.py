@@ -28,6 +28,7 @@ already has (whichever BLAS it is) — it works in any pipeline, with no runtime
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,18 @@ def limit_blas_threads(n: int) -> None:
     threadpool_limits(limits=n, user_api="blas")  # a plain call (not `with`): the limit stays for the process
 
 
+def _actor_cpus() -> int | None:
+    """The CPUs Ray reserved for the current actor or task (at least 1), or None outside a Ray worker."""
+    ray = sys.modules.get("ray")  # never import Ray here: a plain process calling the embedder does not need it
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # the driver, or an API that changed: no reservation to follow
+        return None
+    return max(1, int(cpus)) if cpus else None
+
+
 class TinyMiniLMEmbedder:
     """A callable class for `ray.data.Dataset.map_batches`: a text column in, an embedding column out.
 
@@ -74,7 +87,9 @@ class TinyMiniLMEmbedder:
     keep_columns: the input columns copied to the output (e.g. ["id"]); None keeps them all.
     encode_batch_size: texts per forward pass inside one Ray batch (the `batch_size` of `encode`); the texts of a
     Ray batch are sorted by length before being cut into forward passes, so a larger Ray batch wastes less padding.
-    blas_threads: cap this actor's BLAS threads (see the module docstring); None leaves the pool as Ray set it up.
+    blas_threads: the threads this actor computes with (see the module docstring): BLAS threads, and the batches
+    `encode` runs at once where the encoder has that setting (`model.threads`). None follows the CPUs Ray reserved
+    for the actor (`num_cpus`; Ray sets OMP_NUM_THREADS to it).
     """
 
     def __init__(self, model: str | Path | None = None, *, text_column: str = "text",
@@ -99,6 +114,11 @@ class TinyMiniLMEmbedder:
                     "node must see the model at the same path: use a shared filesystem, or run `tinyminilm download "
                     "--dir PATH` on each node and pass that PATH (see docs/ray.md)")
         self.model = tinyminilm.load(folder)
+        threads = blas_threads if blas_threads is not None else _actor_cpus()
+        if threads is not None and hasattr(self.model, "threads"):
+            # An encoder that runs several batches at once (model.threads, default all cores) must stay within this
+            # actor's share too, or N actors would each start one thread per core of the node.
+            self.model.threads = threads
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed one batch: {text_column: object/str array [B], ...} -> {kept columns..., embedding_column: [B, dim]}.
