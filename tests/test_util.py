@@ -298,7 +298,8 @@ def test_scalar_quantization_shapes_and_ranges(x, precision):
     assert u.min() >= 0 and u.max() <= 255
     span = x.max(axis=0) > x.min(axis=0)
     assert np.all(u[x.argmin(axis=0), np.arange(13)][span] == 0), "each dimension's minimum is bucket 0"
-    assert np.all(u[x.argmax(axis=0), np.arange(13)][span] >= 254), "and its maximum the top bucket"
+    wide = x.max(axis=0) - x.min(axis=0) > 1e-30  # narrower spans make subnormal steps, which round coarsely
+    assert np.all(u[x.argmax(axis=0), np.arange(13)][wide] >= 254), "and its maximum the top bucket"
     for d in range(13):  # monotonic in each dimension
         order = np.argsort(x[:, d], kind="stable")
         assert np.all(np.diff(u[order, d]) >= 0)
@@ -326,10 +327,10 @@ def test_community_detection_is_consistent(x, threshold, size, batch):
     flat = [i for c in got for i in c]
     assert len(flat) == len(set(flat)), "communities do not overlap"
     assert [len(c) for c in got] == sorted((len(c) for c in got), reverse=True)
-    s = util.cos_sim(x, x)
+    s = util.cos_sim(x, x)  # recomputed as a whole, so allow the ulps of a differently shaped product
     for c in got:
-        assert len(c) >= size and np.all(s[c[0], c] >= np.float32(threshold))
-        assert np.all(np.diff(s[c[0], c[1:]]) <= 0), "most similar first"
+        assert len(c) >= size and np.all(s[c[0], c] >= np.float32(threshold) - 1e-6)
+        assert np.all(np.diff(s[c[0], c[1:]]) <= 1e-6), "most similar first"
 
 
 # --------------------------------------------------------------------------------------------------------------
