@@ -488,6 +488,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     print(f"tinyminilm      {__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
     ok = True
+    loaded = None
     if args.model is not None:
         folder = Path(args.model).expanduser()
     else:
@@ -516,7 +517,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         try:
             import tinyminilm
 
-            m = tinyminilm.SentenceEncoder.from_folder(folder)
+            m = loaded = tinyminilm.SentenceEncoder.from_folder(folder)
             b = m.config.bert
             print(f"dimension       {m.get_embedding_dimension()}")
             print(f"max_seq_length  {m.max_seq_length}")
@@ -529,6 +530,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     blas, threads = _blas()
     print(f"BLAS            {blas}")
     print(f"BLAS threads    {threads}")
+    if loaded is not None and getattr(loaded, "threads", None) is not None:
+        print(f"encode threads  {loaded.threads} (with more than 1, batches run in parallel, BLAS on 1 thread each)")
     return 0 if ok else 1
 
 
