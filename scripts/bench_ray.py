@@ -3,7 +3,7 @@
     python scripts/bench_ray.py                       # 2,000 texts, actors 1 and 2, on a local Ray instance
     python scripts/bench_ray.py --texts 200 --actors 1,2,4 --num-cpus 4
 
-Each row is one `embed_corpus` run end to end: starting the actors (each loads the model), reading the JSONL,
+The single-process row is `model.encode` on all cores, no Ray. Each actor row is one `embed_corpus` run end to end: starting the actors (each loads the model), reading the JSONL,
 embedding, writing Parquet (after one uncounted warm-up run). Threads per actor are cores / actors (`default_blas_threads`). The corpus is made
 deterministically from word combinations, 4 to ~40 words a text. Needs `pip install -e '.[ray]'`. Prints a
 Markdown table; run it on an otherwise idle machine.
@@ -60,6 +60,7 @@ def main() -> None:
     reference = model.encode(texts)
     single_s = time.perf_counter() - t0
 
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report over the network
     ray.init(num_cpus=args.num_cpus, include_dashboard=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     rows = []
@@ -85,9 +86,10 @@ def main() -> None:
     print(f"{args.texts} texts ({n_tokens} tokens), Ray {ray.__version__}, {args.num_cpus} CPUs, "
           f"batch_size {args.batch_size}, {platform.processor() or platform.machine()}")
     print()
-    print("| run | BLAS threads each | wall s | texts/s | vs 1 actor | rows | max abs diff vs encode |")
+    print("| run | threads each | wall s | texts/s | vs 1 actor | rows | max abs diff vs encode |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| single process, no Ray | default | {single_s:.1f} | {args.texts / single_s:.0f} | | {args.texts} | 0 |")
+    print(f"| single process, no Ray | {getattr(model, 'threads', 'default')} | {single_s:.1f} | "
+          f"{args.texts / single_s:.0f} | | {args.texts} | 0 |")
     base = next((w for n, _, w, _, _ in rows if n == 1), None)
     for n, threads, wall, count, diff in rows:
         speedup = f"{base / wall:.2f}x" if base else ""

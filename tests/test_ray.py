@@ -9,6 +9,7 @@ from __future__ import annotations
 import faulthandler
 import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -38,6 +39,7 @@ def corpus(n: int) -> list[str]:
 @pytest.fixture(scope="module")
 def local_ray():
     faulthandler.dump_traceback_later(900, exit=True)  # a hung Ray run ends the test run with tracebacks, not CI's clock
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray would otherwise try to report usage over the network
     ray.init(num_cpus=2, include_dashboard=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:

@@ -23,6 +23,8 @@ actor's `num_cpus` when that variable is unset, but an OPENBLAS_NUM_THREADS or M
 environment wins over it, and environment variables only count if set before the BLAS library is loaded. So
 `blas_threads` sets the limit inside the running actor with threadpoolctl, which resizes the pool NumPy's BLAS
 already has (whichever BLAS it is) — it works in any pipeline, with no runtime_env and no extra worker processes.
+The same number caps the batches `encode` runs at once on threads of its own (`model.threads`, which otherwise
+defaults to every core of the node).
 """
 
 from __future__ import annotations
