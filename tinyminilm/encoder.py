@@ -181,26 +181,43 @@ class SentenceEncoder:
         return [order[start:start + size] for start in range(0, len(order), size)]
 
     def _run_batches(self, ids: list[list[int]], batch_size: int, output_value: str) -> Iterator[tuple[np.ndarray, Any]]:
-        """(text indices, model outputs) for each batch, in batch order.
+        """(text indices, model outputs, one per index) for each batch.
 
+        Texts with identical token ids are computed once, so duplicates get identical rows wherever they are.
         With `threads` > 1, batches run concurrently on that many threads, BLAS limited to one thread each:
         NumPy's elementwise loops (GELU, LayerNorm, softmax) run on one core only, so running two batches at once
         keeps both cores busy for all of the work, not only during matrix products.
         """
-        batches = self._batches(ids, batch_size)
+        first: dict[tuple[int, ...], int] = {}
+        members: list[list[int]] = []  # members[u]: the indices of the texts whose ids are the u-th distinct ids
+        for i, x in enumerate(ids):
+            u = first.setdefault(tuple(x), len(first))
+            if u == len(members):
+                members.append([])
+            members[u].append(i)
+        distinct = [list(x) for x in first]
+        batches = self._batches(distinct, batch_size)
 
-        def run(idx: np.ndarray) -> Any:
-            return self._forward([ids[i] for i in idx], output_value)
+        def run(uidx: np.ndarray) -> Any:
+            return self._forward([distinct[u] for u in uidx], output_value)
+
+        def spread(uidx: np.ndarray, result: Any) -> tuple[np.ndarray, Any]:
+            idx = [i for u in uidx for i in members[u]]
+            rows = [j for j, u in enumerate(uidx) for _ in members[u]]
+            if isinstance(result, list):  # token embeddings: one array per text
+                return np.array(idx), [result[j] for j in rows]
+            return np.array(idx), result[rows]
 
         threads = min(self.threads, len(batches))
         if threads <= 1:
-            for idx in batches:
-                yield idx, run(idx)
+            for uidx in batches:
+                yield spread(uidx, run(uidx))
             return
         from concurrent.futures import ThreadPoolExecutor
 
         with _blas_threads(1), ThreadPoolExecutor(threads, thread_name_prefix="tinyminilm") as pool:
-            yield from zip(batches, pool.map(run, batches))
+            for uidx, result in zip(batches, pool.map(run, batches)):
+                yield spread(uidx, result)
 
     def encode(self, sentences: str | Iterable[str], batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
@@ -481,15 +498,20 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_blas_controller: list = []  # one threadpoolctl controller per process: building one scans every loaded library
+
+
 def _blas_threads(n: int):
     """A context in which BLAS uses n threads (threadpoolctl), or does nothing if threadpoolctl is missing."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         from contextlib import nullcontext
 
         return nullcontext()
-    return threadpool_limits(limits=n, user_api="blas")
+    if not _blas_controller:
+        _blas_controller.append(ThreadpoolController())
+    return _blas_controller[0].limit(limits=n, user_api="blas")
 
 
 def _progress(show: bool | None, total: int):
