@@ -47,6 +47,15 @@ class CorpusError(TinyMiniLMError, ValueError):
     """A corpus file or a batch lacks a column, holds a non-text value, or an output path is already in use."""
 
 
+def _import_ray():
+    try:
+        import ray
+        import ray.data
+    except ImportError as e:
+        raise ImportError(f"tinyminilm.integrations.ray needs Ray Data ({e}): pip install 'tinyminilm[ray]'") from None
+    return ray
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -231,7 +240,7 @@ def default_blas_threads(num_actors: int) -> int:
 
     Reads the CPUs of the connected Ray cluster (`ray.nodes()`); starts a local instance if none is connected.
     """
-    import ray
+    ray = _import_ray()
 
     num_actors = _check_positive_int("num_actors", num_actors)
     if not ray.is_initialized():
@@ -260,7 +269,7 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     Uses the connected Ray instance, or starts a local one. Reads and writes reserve no CPU: they are light next
     to the model, and a read task waiting for a CPU that the actors hold would wait forever.
     """
-    import ray
+    ray = _import_ray()
 
     num_actors = _check_positive_int("num_actors", num_actors)
     batch_size = _check_positive_int("batch_size", batch_size)
