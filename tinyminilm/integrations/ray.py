@@ -267,7 +267,9 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     the driver — workers only read the folder, which must exist at the same path on every node.
 
     Uses the connected Ray instance, or starts a local one. Reads and writes reserve no CPU: they are light next
-    to the model, and a read task waiting for a CPU that the actors hold would wait forever.
+    to the model, and a task waiting for a CPU that the actors hold would wait forever. When the actors take every
+    CPU of the cluster, the id and text columns are read in full (`materialize`, into Ray's object store, which
+    spills to disk) before the actors start; otherwise reading, embedding and writing stream side by side.
     """
     ray = _import_ray()
 
@@ -278,6 +280,8 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
     _check_output(dest)
     folder = _resolve_model(model)
+    if not ray.is_initialized():
+        ray.init()
     threads = default_blas_threads(num_actors) if blas_threads is None else _check_positive_int("blas_threads",
                                                                                               blas_threads)
     if fmt == "parquet":
@@ -285,6 +289,10 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     else:
         ds = ray.data.read_json(src, num_cpus=0)  # Arrow's reader: one JSON object per line
     ds = ds.select_columns([id_column, text_column], num_cpus=0)  # other columns are not shipped to the actors
+    if ray.cluster_resources().get("CPU", 0) - num_actors * threads < 1:
+        # The actors will hold every CPU, and some of Ray Data's read steps (e.g. listing Parquet files) ask for a
+        # whole CPU whatever num_cpus the read is given: they would wait forever. So read everything first.
+        ds = ds.materialize()
     ds = ds.map_batches(
         TinyMiniLMEmbedder,
         fn_constructor_kwargs={"model": str(folder), "text_column": text_column, "keep_columns": [id_column],
