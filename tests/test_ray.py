@@ -36,6 +36,28 @@ def corpus(n: int) -> list[str]:
     return texts[:n]
 
 
+def run_embed_corpus(*args, timeout_s: float = 300, **kwargs) -> None:
+    """embed_corpus, failing the test if it has not finished in timeout_s (a hang is a failure, not a stalled CI)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            embed_corpus(*args, **kwargs)
+        except BaseException as e:  # re-raised in the test's thread
+            errors.append(e)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        pytest.fail(f"embed_corpus did not finish in {timeout_s:.0f} s: a Ray task is likely waiting for a CPU that "
+                    "the actors hold")
+    if errors:
+        raise errors[0]
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     faulthandler.dump_traceback_later(900, exit=True)  # a hung Ray run ends the test run with tracebacks, not CI's clock
@@ -57,7 +79,7 @@ def test_two_actors_match_single_process_encode(local_ray, model, model_dir, tmp
         for i, t in zip(ids.tolist(), texts):
             f.write(json.dumps({"id": i, "text": t}) + "\n")
 
-    embed_corpus(src, tmp_path / "out", num_actors=2, batch_size=200, model=model_dir)
+    run_embed_corpus(src, tmp_path / "out", num_actors=2, batch_size=200, model=model_dir)
 
     assert list((tmp_path / "out").glob("*.parquet"))
     got_ids, got = read_embeddings(tmp_path / "out")
@@ -70,7 +92,11 @@ def test_two_actors_match_single_process_encode(local_ray, model, model_dir, tmp
     assert diff <= 1e-6, f"max abs diff {diff:.2e} between the Ray actors and model.encode"
 
 
-def test_parquet_corpus_with_other_column_names(local_ray, model, model_dir, tmp_path):
+@pytest.mark.parametrize("num_actors, blas_threads", [
+    (2, None),  # the actors take both CPUs: the input is read first (listing Parquet files needs a CPU of its own)
+    (1, 1),     # a CPU to spare: reading, embedding and writing stream side by side
+])
+def test_parquet_corpus_with_other_column_names(local_ray, model, model_dir, tmp_path, num_actors, blas_threads):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -78,8 +104,8 @@ def test_parquet_corpus_with_other_column_names(local_ray, model, model_dir, tmp
     ids = [f"doc-{i:03d}" for i in range(len(texts))]
     pq.write_table(pa.table({"key": ids, "body": texts, "extra": np.arange(len(texts))}), tmp_path / "c.parquet")
 
-    embed_corpus(tmp_path / "c.parquet", tmp_path / "out", text_column="body", id_column="key", num_actors=1,
-                 blas_threads=1, batch_size=50, model=model_dir)
+    run_embed_corpus(tmp_path / "c.parquet", tmp_path / "out", text_column="body", id_column="key",
+                     num_actors=num_actors, blas_threads=blas_threads, batch_size=50, model=model_dir)
 
     got_ids, got = read_embeddings(tmp_path / "out", id_column="key")
     assert sorted(got_ids.tolist()) == sorted(ids)
