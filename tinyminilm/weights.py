@@ -2,9 +2,13 @@
 
 This is the only file that knows checkpoint key strings. It checks, before any number is used, that every
 expected tensor is there with the shape config.json implies, that nothing unexpected is there, that every
-tensor is float32 and finite. Torch's `nn.Linear` stores its weight as [out, in]; we transpose each one
-once here to [in, out] so that the model reads `x @ w + b`, and we fuse query, key and value into a single
-[H, 3H] matrix so that attention starts with one matmul instead of three.
+tensor is float32 and finite. Torch's `nn.Linear` stores its weight as [out, in]; the model gets its transpose,
+[in, out], so that it reads `x @ w + b` — a view, not a copy: BLAS multiplies by a transposed matrix as fast.
+Query, key and value are fused into one [H, 3H] matrix (a copy) so that attention starts with one matmul.
+
+The tensors are memory-mapped from the file, not read into memory: loading is fast, the pages are shared by every
+process that maps the file, and rows of the word-embedding table that no text uses are never read. (The file must
+therefore not be truncated in place while a model uses it; replacing it by rename is safe.)
 """
 
 from __future__ import annotations
@@ -61,13 +65,14 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
-def check_header(path: Path) -> None:
+def check_header(path: Path) -> tuple[dict, int]:
     """Check a safetensors file's layout before the library maps it: header length, JSON, names, byte ranges.
 
     A safetensors file is an 8-byte little-endian header length N, N bytes of JSON
     {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}, then the tensor bytes, the
     offsets counting from the end of the header. The safetensors library checks most of this itself; this adds
     what it lets through (a tensor named twice: JSON keeps the last), and says plainly what is wrong.
+    Returns the header and the byte position where tensor data starts (8 + N).
     """
     path = Path(path)
     size = path.stat().st_size
@@ -112,6 +117,39 @@ def check_header(path: Path) -> None:
     for (b0, e0, n0), (b1, e1, n1) in zip(ranges, ranges[1:]):
         if b1 < e0:
             raise _unreadable(path, f"tensors {n0!r} (bytes {b0}-{e0}) and {n1!r} (bytes {b1}-{e1}) overlap")
+    return header, 8 + n
+
+
+def _map_tensors(path: Path, header: dict, data_start: int, shapes: dict[str, tuple[int, ...]]) -> dict:
+    """Read-only float32 views into a memory map of the file, one per tensor (a copy where misaligned)."""
+    mm = np.memmap(path, dtype=np.uint8, mode="r").view(np.ndarray)  # a plain array over the map
+    out = {}
+    for key, shape in shapes.items():
+        begin, end = header[key]["data_offsets"]
+        raw = mm[data_start + begin:data_start + end]
+        t = raw.view(np.float32).reshape(shape)
+        out[key] = t if t.flags.aligned else np.array(t)
+    return out
+
+
+def _check_finite(path: Path, header: dict, data_start: int, keys: list[str]) -> None:
+    """Raise WeightsError naming the first tensor holding NaN or Inf.
+
+    Reads through the file in blocks rather than through the map, so checking does not make every page of the
+    map resident: only the pages the model computes with ever count in this process's memory.
+    """
+    block = 1 << 22  # floats
+    with open(path, "rb") as f:
+        for key in keys:
+            begin, end = header[key]["data_offsets"]
+            f.seek(data_start + begin)
+            left = (end - begin) // 4
+            while left:
+                chunk = np.fromfile(f, dtype=np.float32, count=min(block, left))
+                if not np.isfinite(chunk).all():
+                    raise WeightsError(f"{path}: tensor {key} contains NaN or Inf; the file is corrupt — delete it "
+                                       "and run `tinyminilm download`")
+                left -= chunk.size
 
 
 def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
@@ -123,7 +161,7 @@ def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: file not found; run `tinyminilm download` or pass the model folder")
     expected = expected_shapes(cfg)
     try:
-        check_header(path)  # raises WeightsError; an OSError becomes one below
+        header, data_start = check_header(path)  # raises WeightsError; an OSError becomes one below
         with safe_open(str(path), framework="numpy") as f:
             keys = set(f.keys())
             missing = sorted(set(expected) - keys)
@@ -142,7 +180,8 @@ def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
                                        f"implies {shape}")
                 if s.get_dtype() != "F32":
                     raise WeightsError(f"{path}: tensor {key} has dtype {s.get_dtype()}, expected F32 (float32)")
-            tensors = {key: f.get_tensor(key) for key in expected}
+        _check_finite(path, header, data_start, list(expected))
+        tensors = _map_tensors(path, header, data_start, expected)
     except SafetensorError as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e}); it may be truncated or corrupt — "
                            "delete it and run `tinyminilm download`") from None
@@ -150,17 +189,13 @@ def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
         if isinstance(e, WeightsError):
             raise
         raise WeightsError(f"{path}: cannot be read ({e}); delete it and run `tinyminilm download`") from None
-    for key, t in tensors.items():
-        if not np.isfinite(t).all():
-            raise WeightsError(f"{path}: tensor {key} contains NaN or Inf; the file is corrupt — delete it and "
-                               "run `tinyminilm download`")
     return tensors
 
 
 def to_params(t: dict[str, np.ndarray], cfg: BertConfig) -> dict:
     """Checkpoint keys -> the short names of model.py. The one key map of the package."""
-    def dense(prefix: str) -> dict:  # torch Linear [out, in] -> ours [in, out]
-        return {"w": np.ascontiguousarray(t[prefix + ".weight"].T), "b": t[prefix + ".bias"]}
+    def dense(prefix: str) -> dict:  # torch Linear [out, in] -> ours [in, out], a transposed view
+        return {"w": t[prefix + ".weight"].T, "b": t[prefix + ".bias"]}
 
     def ln(prefix: str) -> dict:
         return {"g": t[prefix + ".weight"], "b": t[prefix + ".bias"]}
