@@ -13,6 +13,7 @@ import itertools
 import json
 import re
 import threading
+from contextlib import nullcontext
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -165,7 +166,7 @@ class SentenceEncoder:
         """Model outputs for one batch of id lists: [B, dim] sentence vectors, or a list of [n_i, dim]."""
         batch = self.pad(ids)
         hidden = M.transformer(self.params, self.config, batch["input_ids"], batch["attention_mask"],
-                               batch["token_type_ids"])[-1]  # [B, L, H]
+                               batch["token_type_ids"], all_layers=False)[-1]  # [B, L, H]
         if output_value == "token_embeddings":
             return [hidden[i, :len(x)] for i, x in enumerate(ids)]
         pooled = M.pool(hidden, batch["attention_mask"], self.config.pooling_mode)  # [B, H]
@@ -174,11 +175,19 @@ class SentenceEncoder:
     def _batches(self, ids: list[list[int]], batch_size: int) -> list[np.ndarray]:
         """Index arrays of the texts in each batch, longest texts first (sorting by token count cuts padding).
 
-        With several threads, batches are made small enough that every thread gets one.
+        A batch holds at most batch_size texts and at most _BATCH_TOKENS padded tokens (long texts come in smaller
+        batches: activation memory stays bounded, and GEMMs of that many rows already run at full speed). With
+        several threads, batches are made small enough that every thread gets one.
         """
         order = np.argsort([-len(x) for x in ids], kind="stable")
         size = max(1, min(batch_size, -(-len(order) // self.threads)))  # ceil(n / threads)
-        return [order[start:start + size] for start in range(0, len(order), size)]
+        batches, start = [], 0
+        while start < len(order):
+            longest = len(ids[order[start]])  # the first text of a batch is its longest
+            n = max(1, min(size, _BATCH_TOKENS // max(longest, 1)))
+            batches.append(order[start:start + n])
+            start += n
+        return batches
 
     def _run_batches(self, ids: list[list[int]], batch_size: int, output_value: str) -> Iterator[tuple[np.ndarray, Any]]:
         """(text indices, model outputs, one per index) for each batch.
@@ -210,8 +219,10 @@ class SentenceEncoder:
 
         threads = min(self.threads, len(batches))
         if threads <= 1:
-            for uidx in batches:
-                yield spread(uidx, run(uidx))
+            small = sum(len(distinct[u]) for u in batches[0]) < _SMALL_TOKENS if batches else True
+            with _blas_threads(1) if small else nullcontext():  # too little work to share between BLAS threads
+                for uidx in batches:
+                    yield spread(uidx, run(uidx))
             return
         from concurrent.futures import ThreadPoolExecutor
 
@@ -498,6 +509,9 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_BATCH_TOKENS = 4096  # padded tokens per batch at most
+_SMALL_TOKENS = 64  # a lone batch with fewer tokens runs on one BLAS thread: waking more costs more than it saves
+
 _blas_controller: list = []  # one threadpoolctl controller per process: building one scans every loaded library
 
 
@@ -506,8 +520,6 @@ def _blas_threads(n: int):
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
-        from contextlib import nullcontext
-
         return nullcontext()
     if not _blas_controller:
         _blas_controller.append(ThreadpoolController())

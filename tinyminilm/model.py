@@ -153,30 +153,43 @@ def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_
     q = qkv_heads[:, :, 0].transpose(0, 2, 1, 3)  # [B, n_head, L, D]
     k = qkv_heads[:, :, 1].transpose(0, 2, 3, 1)  # [B, n_head, D, L] (already transposed for q @ k)
     v = qkv_heads[:, :, 2].transpose(0, 2, 1, 3)  # [B, n_head, L, D]
+    q *= np.float32(1 / np.sqrt(D))  # scale q by 1/√D now: the same as scaling the [L, L] scores, on less data
+    padded = bool(mask_bias.any())  # sorted batches often have no padding, and then no mask to add
     ctx = np.empty((B, L, n_head, D), dtype=np.float32)
     weights_kept = []
     # A few sequences at a time, so that the [b, n_head, L, L] scores stay in the CPU cache. Equivalent to one
     # pass over all B sequences at once, which is what the lines below say for b = B.
     step = max(1, _SCORES_PER_CHUNK // (n_head * L * L))
     for s in range(0, B, step):
-        scores = q[s:s + step] @ k[s:s + step]  # [b, n_head, L, L]: query i · key j
-        scores *= np.float32(1 / np.sqrt(D))  # … / √D
-        scores += mask_bias[s:s + step, None, None, :]  # padding keys get a huge negative score -> weight 0
-        scores -= scores.max(axis=-1, keepdims=True)  # softmax over keys, in place: shift for a safe exp,
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-1, keepdims=True)  # … and normalize: each row of weights sums to 1
+        scores = q[s:s + step] @ k[s:s + step]  # [b, n_head, L, L]: query i · key j / √D
+        if padded:
+            scores += mask_bias[s:s + step, None, None, :]  # padding keys get a huge negative score -> weight 0
+        # softmax over the keys, in place: shift by the row maximum so exp cannot overflow, exponentiate, and
+        # divide by the row sum — here after the product with v, which is the same and touches L/D times less data
+        scores -= scores.max(axis=-1, keepdims=True)
+        np.exp(scores, out=scores)  # unnormalized weights
+        total = scores.sum(axis=-1, keepdims=True)  # [b, n_head, L, 1]
         if weights_out is not None:
-            weights_kept.append(scores)
-        ctx[s:s + step] = (scores @ v[s:s + step]).transpose(0, 2, 1, 3)  # [b, n_head, L, D] -> [b, L, n_head, D]
+            weights_kept.append(scores / total)  # each row of weights sums to 1
+        head_ctx = scores @ v[s:s + step]  # [b, n_head, L, D]
+        head_ctx /= total  # = (scores / total) @ v
+        ctx[s:s + step] = head_ctx.transpose(0, 2, 1, 3)  # [b, n_head, L, D] -> [b, L, n_head, D]
     if weights_out is not None:
         weights_out.append(np.concatenate(weights_kept))  # [B, n_head, L, L]
     return linear(ctx.reshape(B, L, H), **out)  # heads side by side again: [B, L, H] -> [B, L, H]
 
 
+_FFN_ROWS = 1024  # tokens per block of the feed-forward: bounds the [rows, I] intermediate to 6 MiB
+
+
 def feed_forward(x: np.ndarray, ffn_in: Params, ffn_out: Params) -> np.ndarray:
     """The position-wise MLP: widen to I, GELU, project back to H."""
-    h = linear(x, **ffn_in)  # [B, L, H] -> [B, L, I]
-    return linear(gelu_inplace(h), **ffn_out)  # [B, L, I] -> [B, L, H]; gelu_inplace(h) is gelu(h), in place
+    x2 = x.reshape(-1, x.shape[-1])  # [B·L, H]: every token on its own
+    out = np.empty_like(x2)
+    for s in range(0, len(x2), _FFN_ROWS):  # blocks of tokens, the same as all at once (tokens are independent)
+        h = linear(x2[s:s + _FFN_ROWS], **ffn_in)  # [rows, H] -> [rows, I]
+        out[s:s + _FFN_ROWS] = linear(gelu_inplace(h), **ffn_out)  # gelu_inplace(h) is gelu(h), in place
+    return out.reshape(x.shape)  # [B, L, H]
 
 
 def encoder_layer(x: np.ndarray, mask_bias: np.ndarray, layer: Params, n_head: int, eps: float,
@@ -189,12 +202,14 @@ def encoder_layer(x: np.ndarray, mask_bias: np.ndarray, layer: Params, n_head: i
 
 
 def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, attention_mask: np.ndarray,
-                token_type_ids: np.ndarray | None = None, attentions: list | None = None) -> list[np.ndarray]:
+                token_type_ids: np.ndarray | None = None, attentions: list | None = None,
+                all_layers: bool = True) -> list[np.ndarray]:
     """Run BERT on a padded batch; return the hidden states after the embeddings and after each layer.
 
     input_ids, attention_mask, token_type_ids: integer arrays [B, L]; attention_mask is 1 for real tokens and
     0 for padding. Returns a list of 1 + num_hidden_layers float32 arrays [B, L, H]; the last is the output.
     attentions: if a list, each layer's attention weights [B, n_head, L, L] are appended to it.
+    all_layers: False keeps only the last hidden state (the returned list has one array), to save memory.
     """
     bert = config.bert
     if token_type_ids is None:
@@ -206,7 +221,7 @@ def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, atte
     for layer in params["layers"]:
         x = encoder_layer(x, mask_bias, layer, bert.num_attention_heads, bert.layer_norm_eps, attentions)
         hidden_states.append(x)
-    return hidden_states
+    return hidden_states if all_layers else hidden_states[-1:]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -240,6 +255,6 @@ def normalize(x: np.ndarray) -> np.ndarray:
 def sentence_embedding(params: Params, config: ModelConfig, input_ids: np.ndarray,
                        attention_mask: np.ndarray) -> np.ndarray:
     """The whole model: ids [B, L] and mask [B, L] -> sentence vectors [B, H] float32."""
-    token_embeddings = transformer(params, config, input_ids, attention_mask)[-1]  # [B, L, H]
+    token_embeddings = transformer(params, config, input_ids, attention_mask, all_layers=False)[-1]  # [B, L, H]
     x = pool(token_embeddings, attention_mask, config.pooling_mode)  # [B, H]
     return normalize(x) if config.normalize else x  # [B, H]
