@@ -46,11 +46,14 @@ def test_chunked_attention_equals_all_at_once(tiny, monkeypatch):
     assert np.all(weights[0][mask[:, None, None, :].repeat(12, 2).repeat(4, 1) == 0] == 0)  # padding keys get 0
 
 
-def test_linear_2d_gemm_equals_batched_matmul(tiny):
+@pytest.mark.parametrize("rows", [7, 300])  # both sides of model._FEW_ROWS: (wᵀxᵀ)ᵀ and x·w
+def test_linear_2d_gemm_equals_batched_matmul(tiny, rows):
     _, params = tiny
-    x = np.random.default_rng(0).standard_normal((3, 7, 32)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((3, rows, 32)).astype(np.float32)
     w = params["layers"][0]["ffn_in"]
-    np.testing.assert_allclose(M.linear(x, **w), x @ w["w"] + w["b"], atol=1e-6)
+    y = M.linear(x, **w)
+    assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (3, rows, 37)
+    np.testing.assert_allclose(y, x @ w["w"] + w["b"], atol=1e-6)
 
 
 def test_threads_give_the_sequential_results(model, golden_texts):

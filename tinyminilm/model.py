@@ -111,9 +111,16 @@ def add_layer_norm(x: np.ndarray, a: np.ndarray, g: np.ndarray, b: np.ndarray, e
     return a
 
 
+_FEW_ROWS = 256  # below this many rows BLAS is faster computing (wᵀ·xᵀ)ᵀ than x·w (measured: 1.3–2× at 9 rows)
+
+
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """A dense layer: [..., in] @ [in, out] + [out] -> [..., out]."""
-    y = x.reshape(-1, x.shape[-1]) @ w  # as x @ w, but one 2-D GEMM: NumPy runs [B, L, in] @ [in, out] ~4× slower
+    x2 = x.reshape(-1, x.shape[-1])  # one 2-D GEMM: NumPy runs [B, L, in] @ [in, out] ~4× slower
+    if len(x2) < _FEW_ROWS:
+        y = np.ascontiguousarray((w.T @ x2.T).T)  # = x2 @ w, the weight as the left operand
+    else:
+        y = x2 @ w
     y += b
     return y.reshape(*x.shape[:-1], w.shape[1])
 
