@@ -186,7 +186,7 @@ def attention(x: np.ndarray, mask_bias: np.ndarray, qkv: Params, out: Params, n_
     return linear(ctx.reshape(B, L, H), **out)  # heads side by side again: [B, L, H] -> [B, L, H]
 
 
-_FFN_ROWS = 1024  # tokens per block of the feed-forward: bounds the [rows, I] intermediate to 6 MiB
+_FFN_ROWS = 512  # tokens per block of the feed-forward: bounds the [rows, I] intermediate to 3 MiB
 
 
 def feed_forward(x: np.ndarray, ffn_in: Params, ffn_out: Params) -> np.ndarray:
