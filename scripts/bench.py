@@ -7,7 +7,8 @@ Measures, on scripts/data/stdlib_docstrings.txt (4,000 paragraphs of real prose,
     CPU, alternating the two each round; the ratio;
   - this machine's float32 GEMM rate, measured in the same run, and the fraction of it tinyminilm reaches
     (21.2 MFLOP of matmuls per token + 9,216·L FLOP of attention at length L);
-  - cold start (process start -> first embedding), single-query p50/p99 latency, peak RSS encoding 10,000 texts;
+  - cold start (process start -> first embedding), single-query p50/p99 latency (each library in a fresh
+    process), peak RSS encoding 10,000 texts;
   - throughput for short queries vs 256-token passages, and for threads = 1 and 2.
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same run.
 Run it where sentence-transformers is installed (the `reference` extra) to get both columns.
@@ -113,11 +114,24 @@ print(json.dumps({{"loaded_mib": base, "rss_mib": peak_rss_mib()}}))
 """
 
 
-def latency(encode, queries: list[str]) -> tuple[float, float]:
-    for q in queries[:5]:
-        encode(q)
-    times = sorted(timed(encode, q) for q in queries)
-    return times[len(times) // 2] * 1e3, times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3
+LATENCY = PEAK_RSS + """
+import json, sys, time
+sys.path.insert(0, {root!r})
+queries = json.loads({queries!r})
+{load}
+for q in queries[:5]:
+    encode(q)
+times = []
+for q in queries:
+    t0 = time.perf_counter()
+    encode(q)
+    times.append(time.perf_counter() - t0)
+times.sort()
+print(json.dumps({{"p50": times[len(times) // 2] * 1e3, "p99": times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3}}))
+"""
+LOAD_TINY = "import tinyminilm; encode = tinyminilm.load({folder!r}).encode"
+LOAD_ST = ("from sentence_transformers import SentenceTransformer; "
+           "encode = SentenceTransformer({folder!r}, device='cpu').encode")
 
 
 def passages(texts: list[str], model, n_tokens: int = 256, count: int = 128) -> list[str]:
@@ -180,9 +194,12 @@ def main() -> None:
                  f"ceiling {ceiling_tok_s:.0f} tok/s at {g:.0f} GFLOP/s"))
 
     queries = texts[:60] if args.quick else [t for t in texts if len(t.split()) <= 12][:300]
-    p50, p99 = latency(tiny.encode, queries)
+    # Each in a fresh process of its own, so that neither library's idle threads disturb the other's timings.
+    lat_t = child(LATENCY.format(root=str(ROOT), queries=json.dumps(queries), load=LOAD_TINY.format(folder=folder)))
+    p50, p99 = lat_t["p50"], lat_t["p99"]
     if st is not None:
-        s50, s99 = latency(st.encode, queries)
+        lat_s = child(LATENCY.format(root=str(ROOT), queries=json.dumps(queries), load=LOAD_ST.format(folder=folder)))
+        s50, s99 = lat_s["p50"], lat_s["p99"]
         rows.append(("single query p50 / p99, ms", f"{p50:.1f} / {p99:.1f}", f"{s50:.1f} / {s99:.1f}",
                      f"{p50 / s50:.2f}× p50"))
     else:

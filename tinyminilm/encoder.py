@@ -513,17 +513,17 @@ _BATCH_TOKENS = 2048  # padded tokens per batch at most
 _SMALL_TOKENS = 64  # a lone batch with fewer tokens runs on one BLAS thread when the machine is busy (_busy)
 
 def _busy() -> bool:
-    """True when the machine has more runnable work than CPUs (1-minute load average).
+    """True when other runnable threads already occupy every CPU (Linux: /proc/loadavg's running count, now).
 
     Then BLAS threads that spin while waiting for a core make a small product ~10× slower (measured: a 9-token
     query took 300 ms instead of 25), and one BLAS thread is the better choice.
     """
-    import os
-
     try:
-        return os.getloadavg()[0] >= default_threads()
-    except OSError:  # not available on this platform
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])  # "0.42 0.50 0.61 3/412 9876": 3 runnable now
+    except (OSError, ValueError, IndexError):  # not Linux
         return False
+    return running - 1 >= default_threads()  # minus this thread
 
 
 _blas_controller: list = []  # one threadpoolctl controller per process: building one scans every loaded library
