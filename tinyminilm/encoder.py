@@ -509,7 +509,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_BATCH_TOKENS = 2048  # padded tokens per batch at most
+_BATCH_TOKENS = 1024  # padded tokens per batch at most
 _SMALL_TOKENS = 64  # a lone batch with fewer tokens runs on one BLAS thread when the machine is busy (_busy)
 
 def _busy() -> bool:
