@@ -12,7 +12,6 @@ Markdown table; run it on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform

@@ -23,6 +23,7 @@ import numpy as np
 from . import model as M
 from .config import ModelConfig, read_config
 from .errors import TokenizerError
+from .util import check_int
 from .weights import load_params
 
 
@@ -84,9 +85,7 @@ class SentenceEncoder:
     @max_seq_length.setter
     def max_seq_length(self, value: int) -> None:
         limit = self.config.bert.max_position_embeddings
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 2 <= value <= limit:
-            raise ValueError(f"max_seq_length must be an integer from 2 to {limit} (max_position_embeddings "
-                             f"of config.json), got {value!r}")
+        value = check_int(value, "max_seq_length", 2, limit, " (max_position_embeddings of config.json)")
         with self._lock:  # a fresh tokenizer: threads mid-encode keep the one they started with
             self._tokenizer = _load_tokenizer(self._tokenizer_path, int(value))
             self._max_seq_length = int(value)
@@ -99,9 +98,7 @@ class SentenceEncoder:
 
     @threads.setter
     def threads(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"threads must be a positive integer, got {value!r}")
-        self._threads = int(value)
+        self._threads = check_int(value, "threads")
 
     def get_embedding_dimension(self) -> int:
         """Size of the sentence vectors (384 for all-MiniLM-L6-v2)."""
@@ -254,16 +251,14 @@ class SentenceEncoder:
             raise TypeError("sentences is bytes; pass str (decode it first, e.g. b.decode('utf-8'))")
         if not single and not isinstance(sentences, Iterable):
             raise TypeError(f"sentences must be a str or an iterable of str, got {type(sentences).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_int(batch_size, "batch_size")
         if output_value not in ("sentence_embedding", "token_embeddings"):
             raise ValueError(f"output_value must be 'sentence_embedding' or 'token_embeddings', got {output_value!r}")
         from .util import check_precision, quantize_embeddings
         check_precision(precision)
         dim = self.config.dim
-        if truncate_dim is not None and (isinstance(truncate_dim, bool) or not isinstance(truncate_dim, (int, np.integer))
-                                         or not 1 <= truncate_dim <= dim):
-            raise ValueError(f"truncate_dim must be an integer from 1 to {dim}, got {truncate_dim!r}")
+        if truncate_dim is not None:
+            check_int(truncate_dim, "truncate_dim", 1, dim)
 
         texts = [sentences] if single else list(sentences)
         if precision.endswith("int8") and len(texts) == 1:
@@ -316,11 +311,8 @@ class SentenceEncoder:
             raise TypeError("encode_iter takes an iterable of str; for one text use encode(text)")
         if not isinstance(sentences, Iterable):
             raise TypeError(f"sentences must be an iterable of str, got {type(sentences).__name__}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        chunk_size = 32 * int(batch_size) if chunk_size is None else chunk_size
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        check_int(batch_size, "batch_size")
+        chunk_size = check_int(32 * int(batch_size) if chunk_size is None else chunk_size, "chunk_size")
         if "convert_to_numpy" in kwargs:
             raise TypeError("encode_iter yields one array per text; it takes no convert_to_numpy")
         from .util import check_precision

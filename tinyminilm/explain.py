@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from . import model as M
+from .util import check_int
 
 if TYPE_CHECKING:
     from .encoder import SentenceEncoder
@@ -188,8 +189,7 @@ def render_svg(exp: Explanation, max_tokens: int = SVG_MAX_TOKENS) -> str:
     longer than `max_tokens` tokens show their first `max_tokens` tokens only (the picture says so). Returns the SVG document as a str, with one <rect class="cell"> per
     (layer, head, query token, key token) shown.
     """
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    check_int(max_tokens, "max_tokens")
     L_all = len(exp.tokens)
     n = min(L_all, int(max_tokens))  # tokens shown
     cell = max(3, min(12, 144 // max(n, 1)))  # px per cell: panels stay about 144 px wide

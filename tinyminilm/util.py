@@ -60,9 +60,15 @@ def _same_dim(a: np.ndarray, b: np.ndarray, names: str = "a and b") -> None:
         raise ValueError(f"{names} must have the same embedding size, got {a.shape[1]} and {b.shape[1]}")
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None, note: str = "") -> int:
+    """`value` as an int, or a ValueError naming the argument: bools and floats are refused, bounds inclusive."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+            or (maximum is not None and value > maximum)):
+        if maximum is not None:
+            want = f"an integer from {minimum} to {maximum}{note}"
+        else:
+            want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
     return int(value)
 
 
@@ -261,9 +267,9 @@ def semantic_search(query_embeddings: Any, corpus_embeddings: Any, query_chunk_s
     _same_dim(q, c, "query_embeddings and corpus_embeddings")
     _check_finite(q, "query_embeddings")
     _check_finite(c, "corpus_embeddings")
-    query_chunk_size = _check_int(query_chunk_size, "query_chunk_size", 1)
-    corpus_chunk_size = _check_int(corpus_chunk_size, "corpus_chunk_size", 1)
-    top_k = _check_int(top_k, "top_k", 0)
+    query_chunk_size = check_int(query_chunk_size, "query_chunk_size", 1)
+    corpus_chunk_size = check_int(corpus_chunk_size, "corpus_chunk_size", 1)
+    top_k = check_int(top_k, "top_k", 0)
     if not callable(score_function):
         raise TypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
 
@@ -307,10 +313,10 @@ def paraphrase_mining_embeddings(embeddings: Any, query_chunk_size: int = 5000, 
     """
     e = _as_matrix(embeddings, "embeddings", allow_1d=False)
     _check_finite(e, "embeddings")
-    query_chunk_size = _check_int(query_chunk_size, "query_chunk_size", 1)
-    corpus_chunk_size = _check_int(corpus_chunk_size, "corpus_chunk_size", 1)
-    max_pairs = _check_int(max_pairs, "max_pairs", 0)
-    top_k = _check_int(top_k, "top_k", 0)
+    query_chunk_size = check_int(query_chunk_size, "query_chunk_size", 1)
+    corpus_chunk_size = check_int(corpus_chunk_size, "corpus_chunk_size", 1)
+    max_pairs = check_int(max_pairs, "max_pairs", 0)
+    top_k = check_int(top_k, "top_k", 0)
     if not callable(score_function):
         raise TypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
     if score_function is cos_sim:  # same scores, each row normalized once instead of once per chunk pair
@@ -377,8 +383,8 @@ def community_detection(embeddings: Any, threshold: float = 0.75, min_community_
         return []
     e = _as_matrix(raw, "embeddings")
     _check_finite(e, "embeddings")
-    min_community_size = _check_int(min_community_size, "min_community_size", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    min_community_size = check_int(min_community_size, "min_community_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
         raise TypeError(f"threshold must be a number (a cosine similarity), got {type(threshold).__name__}")
     if len(e) < min_community_size:
