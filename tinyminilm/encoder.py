@@ -87,8 +87,8 @@ class SentenceEncoder:
         limit = self.config.bert.max_position_embeddings
         value = check_int(value, "max_seq_length", 2, limit, " (max_position_embeddings of config.json)")
         with self._lock:  # a fresh tokenizer: threads mid-encode keep the one they started with
-            self._tokenizer = _load_tokenizer(self._tokenizer_path, int(value))
-            self._max_seq_length = int(value)
+            self._tokenizer = _load_tokenizer(self._tokenizer_path, value)
+            self._max_seq_length = value
 
     @property
     def threads(self) -> int:
@@ -327,7 +327,7 @@ class SentenceEncoder:
                                  "truncate_dim"}
         if unknown:
             raise TypeError(f"encode_iter got unexpected keyword arguments {sorted(unknown)}")
-        return self._encode_chunks(iter(sentences), int(batch_size), int(chunk_size), kwargs)
+        return self._encode_chunks(iter(sentences), int(batch_size), chunk_size, kwargs)
 
     def _encode_chunks(self, texts: Iterator[str], batch_size: int, chunk_size: int,
                        kwargs: dict[str, Any]) -> Iterator[np.ndarray]:
@@ -422,7 +422,6 @@ def _cut_plan(tokenizer) -> _CutPlan | None:
     combining-mark reordering crosses them) and are split at by the pre-tokenizer. Characters that occur in an
     added token such as "[MASK]" are never cut at, so no added token is broken.
     """
-    import json
     import string
 
     spec = json.loads(tokenizer.to_str())
