@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tinyminilm
-from tinyminilm import encoder as E
+from tinyminilm import tokenization as T
 from tinyminilm import explain as X
 from tinyminilm import model as M
 
@@ -179,7 +179,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     v.update(L=str(L), pos=str(pos), focus_id=str(ids[pos]), cls_id=str(ids[0]), sep_id=str(ids[-1]))
     v["token_table"] = table(["position", *[str(i) for i in range(L)]],
                              [["token", *[tok_md(t) for t in tokens]], ["id", *[str(i) for i in ids]]])
-    sub_tokens = [model._tokenizer.id_to_token(i) for i in model.token_ids([SUBWORDS])[0]]
+    sub_tokens = [model.tokenizer.backend.id_to_token(i) for i in model.token_ids([SUBWORDS])[0]]
     v.update(subwords=SUBWORDS, subword_tokens=" ".join(tok_md(t) for t in sub_tokens))
 
     raw = _raw_tokenizer(model.folder)
@@ -190,10 +190,10 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     v.update(raw_len=str(len(enc.ids)), raw_pads=str(sum(1 for m in enc.attention_mask if m == 0)))
     long_text = " ".join([SENTENCE] * 30)
     v.update(long_words=str(len(long_text.split())),
-             long_full=str(X._untruncated_length(model, long_text)),
+             long_full=str(model.tokenizer.untruncated_length(long_text)),
              long_raw=str(len([m for m in raw.encode(long_text).attention_mask if m])))
     long_ids = model.token_ids([long_text])[0]
-    v.update(long_ours=str(len(long_ids)), long_last=model._tokenizer.id_to_token(long_ids[-1]))
+    v.update(long_ours=str(len(long_ids)), long_last=model.tokenizer.backend.id_to_token(long_ids[-1]))
 
     batch = model.tokenize([SENTENCE, SHORT])
     v["batch_ids"] = "\n".join(" ".join(f"{i:>5}" for i in row) for row in batch["input_ids"])
@@ -203,16 +203,17 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     v.update(n_short=str(n_short), n_pad=str(L - n_short))
 
     # 2. Embeddings ---------------------------------------------------------------------------------------------
-    v.update(wte=shape(p["wte"]), wpe=shape(p["wpe"]), wtt=shape(p["wtt"]))
-    word, position, ttype = p["wte"][ids[pos]], p["wpe"][pos], p["wtt"][0]  # [H] each
+    v.update(wte=shape(p["word_embeddings"]), wpe=shape(p["position_embeddings"]), wtt=shape(p["token_type_embeddings"]))
+    word = p["word_embeddings"][ids[pos]]  # [H]
+    position, ttype = p["position_embeddings"][pos], p["token_type_embeddings"][0]  # [H] each
     s = word + position + ttype  # [H]
     mu, sd = float(s.mean()), float(np.sqrt(((s - s.mean()) ** 2).mean()))
     z = (s - s.mean()) / np.sqrt(((s - s.mean()) ** 2).mean() + np.float32(eps))  # [H]
     h0 = exp.hidden_states[0][pos]  # [H]
     check = z * p["ln_emb"]["g"] + p["ln_emb"]["b"]
     _require(np.abs(check - h0).max() < 1e-4, "the embedding of the focus token, recomputed by hand")
-    steps = [(f"word embedding wte[{ids[pos]}]", vec(word), ""), (f"position embedding wpe[{pos}]", vec(position), ""),
-             ("token type embedding wtt[0]", vec(ttype), ""),
+    steps = [(f"word_embeddings[{ids[pos]}]", vec(word), ""), (f"position_embeddings[{pos}]", vec(position), ""),
+             ("token_type_embeddings[0]", vec(ttype), ""),
              ("sum", vec(s), f"mean {f4(mu)}, std {f4(sd)}, norm {f4(norm(s))}"),
              ("(sum − mean) / √(var + eps)", vec(z), f"mean {f4(z.mean())}, std {f4(z.std())}"),
              ("× g + b  (the LayerNorm)", vec(h0), f"norm {f4(norm(h0))}")]
@@ -310,7 +311,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
 
     # Code excerpts ---------------------------------------------------------------------------------------------
     shown = {M.linear, M.layer_norm, M.softmax, M.attention, M.feed_forward, M.gelu}
-    v.update(code_tokenizer=code(E._load_tokenizer, E.SentenceEncoder.pad), code_embed=code(M.embed),
+    v.update(code_tokenizer=code(T.Tokenizer.__init__, T.Tokenizer.pad), code_embed=code(M.embed),
              code_layer_norm=code(M.layer_norm),
              code_attention=code(M.linear, M.attention, M.softmax, *helpers([M.attention, M.softmax], shown)),
              code_layer=code(M.encoder_layer),
@@ -381,7 +382,7 @@ with `max_seq_length` = {{max_seq}} (from `sentence_bert_config.json`): longer t
 
 Loaded as is, it turns our {{L}}-token sentence into {{raw_len}} ids, {{raw_pads}} of them `[PAD]`, and keeps only
 {{long_raw}} tokens of the long text. sentence-transformers ignores both settings: it truncates at `max_seq_length` and pads each batch only
-to its longest text. tinyminilm does the same (`_load_tokenizer` below) — otherwise every text longer than 128
+to its longest text. tinyminilm does the same (`Tokenizer` in `tokenization.py`, below) — otherwise every text longer than 128
 tokens would get a different vector, and every short text would pay for 128 positions.
 
 In a batch, shorter texts are padded with `[PAD]` (id 0) to the longest one, and an **attention mask** says which
@@ -399,9 +400,10 @@ attention_mask
 
 ## 2. Embeddings: ids → the first hidden states
 
-Each token starts as the sum of three learned vectors of size H = {{H}}: its **word** embedding (table `wte`,
-{{wte}}), the embedding of its **position** (`wpe`, {{wpe}}: BERT learns one vector per absolute position), and
-a **token type** embedding (`wtt`, {{wtt}}; always type 0 for a single sentence). The sum is normalized by a
+Each token starts as the sum of three learned vectors of size H = {{H}}: its **word** embedding (table
+`word_embeddings`, {{wte}}), the embedding of its **position** (`position_embeddings`, {{wpe}}: BERT learns one
+vector per absolute position), and a **token type** embedding (`token_type_embeddings`, {{wtt}}; always type 0 for
+a single sentence). The sum is normalized by a
 LayerNorm.
 
 {{code_embed}}
@@ -453,7 +455,7 @@ get {{pad_weight_sum}} in total:
 ```
 
 **Heads.** The {{n_head}} heads of a layer attend independently, each in its own {{D}}-dimensional subspace; their
-outputs are laid side by side again ([B, L, H]) and mixed by one more linear layer (`out`). Different heads learn
+outputs are laid side by side again ([B, L, H]) and mixed by one more linear layer (`proj`). Different heads learn
 different habits. On this sentence, head {{h_prev}} of layer {{l_prev}} sends on average {{prev_weight}} of each
 token's attention to the *previous* token, head {{h_next}} of layer {{l_next}} sends {{next_weight}} to the *next*
 one, and head {{h_self}} of layer {{l_self}} keeps {{self_weight}} on the token itself.
@@ -560,6 +562,12 @@ cosine {{sim2}}   "{{n2}}"
 
 That is the whole model. The golden tests (`tests/test_golden.py`) check these same functions against
 sentence-transformers itself on 370 texts.
+
+**What `encode` runs.** These functions are written to be read. `model.encode` runs the same functions as written
+for speed in `tinyminilm/fast.py` — one 2-D matrix product per linear layer, the softmax and GELU in place and in
+cache-sized blocks, each residual add fused with its LayerNorm — and `tests/test_fast_paths.py` holds every one of
+them to 1e-6 of its twin here. Batching (texts sorted by length, duplicates computed once, one batch per core)
+lives in `tinyminilm/batching.py`.
 """
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

@@ -1,4 +1,6 @@
-"""Each speed-up in the forward pass gives the plain computation's numbers (and the golden files pin both)."""
+"""tinyminilm/fast.py gives what the textbook tinyminilm/model.py gives: function by function, and end to end on
+the tiny random BERT and on the real model's golden texts (≤ 1e-6). The golden files pin both to
+sentence-transformers."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ import numpy as np
 import pytest
 
 import tiny_bert
+from tinyminilm import fast as F
 from tinyminilm import model as M
 from tinyminilm.config import read_config
 from tinyminilm.weights import load_params
+
+TOL = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -18,58 +23,122 @@ def tiny(tmp_path_factory):
     return config, load_params(folder / "model.safetensors", config.bert)
 
 
-def plain_attention(x, mask_bias, qkv, out, n_head):
-    """The textbook version: all sequences at once, out-of-place softmax, q, k, v from separate slices."""
-    B, L, H = x.shape
-    D = H // n_head
-    q, k, v = np.split(x @ qkv["w"] + qkv["b"], 3, axis=-1)
-    q, k, v = (a.reshape(B, L, n_head, D).transpose(0, 2, 1, 3) for a in (q, k, v))
-    w = M.softmax(q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(D)) + mask_bias[:, None, None, :])
-    return (w @ v).transpose(0, 2, 1, 3).reshape(B, L, H) @ out["w"] + out["b"]
+def mask_bias(mask: np.ndarray) -> np.ndarray:
+    return (1 - mask.astype(np.float32)) * np.finfo(np.float32).min  # as model.transformer builds it
 
 
-def test_chunked_attention_equals_all_at_once(tiny, monkeypatch):
-    config, params = tiny
-    ids, types, mask = tiny_bert.random_batch(batch=5)
-    x = M.embed(ids, types, params, 1e-12)
-    bias = (1 - mask.astype(np.float32)) * np.finfo(np.float32).min
-    layer = params["layers"][0]
-    ref = plain_attention(x, bias, layer["qkv"], layer["attn_out"], 4)
-    whole = M.attention(x, bias, layer["qkv"], layer["attn_out"], 4)
-    monkeypatch.setattr(M, "_SCORES_PER_CHUNK", 1)  # one sequence per chunk
-    weights = []
-    chunked = M.attention(x, bias, layer["qkv"], layer["attn_out"], 4, weights)
-    np.testing.assert_allclose(whole, ref, atol=1e-6)
-    np.testing.assert_allclose(chunked, whole, atol=1e-6)
-    assert weights[0].shape == (5, 4, 12, 12)
-    np.testing.assert_allclose(weights[0].sum(-1), 1, atol=1e-6)
-    assert np.all(weights[0][mask[:, None, None, :].repeat(12, 2).repeat(4, 1) == 0] == 0)  # padding keys get 0
+def test_fast_names_are_the_plain_names():
+    plain = {n for n, f in vars(M).items() if callable(f) and getattr(f, "__module__", "") == M.__name__
+             and not n.startswith("_")}
+    assert set(F.__all__) - {"residual_layer_norm"} <= plain  # every fast function has a plain twin
+    for name in F.__all__:
+        assert getattr(F, name).__doc__, name
+    for name in ("gelu", "softmax", "layer_norm", "linear", "attention", "feed_forward", "encoder_layer",
+                 "transformer", "sentence_embedding"):  # written again for speed, and saying which plain one
+        fn = getattr(F, name)
+        assert fn is not getattr(M, name) and fn.__doc__.startswith(f"= model.{name}"), name
 
 
-@pytest.mark.parametrize("rows", [7, 300])  # both sides of model._FEW_ROWS: (wᵀxᵀ)ᵀ and x·w
-def test_linear_2d_gemm_equals_batched_matmul(tiny, rows):
+def test_elementwise_functions_equal_the_plain_ones():
+    rng = np.random.default_rng(0)
+    h = (rng.standard_normal((70, 1536)) * 4).astype(np.float32)
+    before = h.copy()
+    assert np.array_equal(F.gelu(h), M.gelu(h))  # the same operations in the same order: the same rounding
+    assert np.array_equal(h, before)  # the input is left alone
+    assert np.array_equal(F._gelu_in_place(h.copy(), block=1000), M.gelu(h))  # blocks of any size
+    x, a = (rng.standard_normal((2, 5, 384)).astype(np.float32) for _ in range(2))
+    g, b = rng.standard_normal(384).astype(np.float32), rng.standard_normal(384).astype(np.float32)
+    np.testing.assert_allclose(F.layer_norm(x, g, b, 1e-12), M.layer_norm(x, g, b, 1e-12), atol=2e-6)
+    np.testing.assert_allclose(F.residual_layer_norm(x, a.copy(), g, b, 1e-12), M.layer_norm(x + a, g, b, 1e-12),
+                               atol=2e-6)
+    s = (rng.standard_normal((3, 4, 9, 9)) * 10).astype(np.float32)
+    np.testing.assert_allclose(F.softmax(s), M.softmax(s), atol=TOL)
+
+
+@pytest.mark.parametrize("rows", [7, 300])  # both sides of fast._FEW_ROWS: (wᵀxᵀ)ᵀ and x·w
+def test_linear_equals_the_plain_one(tiny, rows):
     _, params = tiny
     x = np.random.default_rng(0).standard_normal((3, rows, 32)).astype(np.float32)
     w = params["layers"][0]["ffn_in"]
-    y = M.linear(x, **w)
+    y = F.linear(x, **w)
     assert y.flags.c_contiguous and y.dtype == np.float32 and y.shape == (3, rows, 37)
-    np.testing.assert_allclose(y, x @ w["w"] + w["b"], atol=1e-6)
+    np.testing.assert_allclose(y, M.linear(x, **w), atol=TOL)
 
 
-def test_threads_give_the_sequential_results(model, golden_texts):
-    texts = [t["text"] for t in golden_texts[:80]]
-    old = model.threads
-    try:
-        model.threads = 1
-        one = model.encode(texts, batch_size=8)
-        model.threads = 2
-        two = model.encode(texts, batch_size=8)
-    finally:
-        model.threads = old
-    assert np.abs(one - two).max() <= 1e-6
+@pytest.mark.parametrize("chunk", [None, 1])  # all sequences in one chunk, and one sequence per chunk
+def test_attention_equals_the_plain_one(tiny, monkeypatch, chunk):
+    config, params = tiny
+    if chunk is not None:
+        monkeypatch.setattr(F, "_SCORES_PER_CHUNK", chunk)
+    ids, types, mask = tiny_bert.random_batch(batch=5)
+    x = M.embed(ids, types, params, 1e-12)
+    layer = params["layers"][0]
+    plain_w, fast_w = [], []
+    ref = M.attention(x, mask_bias(mask), layer["qkv"], layer["attn_out"], 4, plain_w)
+    got = F.attention(x, mask_bias(mask), layer["qkv"], layer["attn_out"], 4, fast_w)
+    np.testing.assert_allclose(got, ref, atol=TOL)
+    np.testing.assert_allclose(fast_w[0], plain_w[0], atol=TOL)
+    assert plain_w[0].shape == (5, 4, 12, 12)
+    np.testing.assert_allclose(plain_w[0].sum(-1), 1, atol=1e-6)
+    padding_keys = np.broadcast_to(mask[:, None, None, :] == 0, plain_w[0].shape)
+    assert np.all(plain_w[0][padding_keys] == 0) and np.all(fast_w[0][padding_keys] == 0)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_threads_is_checked(model, bad):
-    with pytest.raises(ValueError, match="threads must be a positive integer"):
-        model.threads = bad
+def test_feed_forward_and_layer_equal_the_plain_ones(tiny, monkeypatch):
+    config, params = tiny
+    monkeypatch.setattr(F, "_FFN_ROWS", 7)  # several blocks of rows, one of them partial
+    ids, types, mask = tiny_bert.random_batch(batch=5)
+    x = M.embed(ids, types, params, 1e-12)
+    layer = params["layers"][1]
+    np.testing.assert_allclose(F.feed_forward(x, layer["ffn_in"], layer["ffn_out"]),
+                               M.feed_forward(x, layer["ffn_in"], layer["ffn_out"]), atol=TOL)
+    np.testing.assert_allclose(F.encoder_layer(x, mask_bias(mask), layer, 4, 1e-12),
+                               M.encoder_layer(x, mask_bias(mask), layer, 4, 1e-12), atol=TOL)
+
+
+def test_tiny_bert_end_to_end(tiny):
+    config, params = tiny
+    ids, types, mask = tiny_bert.random_batch(batch=6, length=16)
+    plain = M.transformer(params, config, ids, mask, types)
+    fast = F.transformer(params, config, ids, mask, types)
+    assert len(plain) == len(fast) == 3
+    real = mask.astype(bool)
+    for p, f in zip(plain, fast):
+        assert np.abs(p[real] - f[real]).max() <= TOL
+    np.testing.assert_allclose(F.sentence_embedding(params, config, ids, mask),
+                               M.sentence_embedding(params, config, ids, mask), atol=TOL)
+
+
+def test_real_model_on_the_golden_texts(model, golden_texts):
+    """The whole real model, plain against fast, on every golden text (short, long, CJK, emoji, empty)."""
+    texts = [t["text"] for t in golden_texts]
+    order = np.argsort([len(t) for t in texts])
+    worst = 0.0
+    for s in range(0, len(texts), 32):  # batches of similar length, padded as encode pads them
+        batch = model.tokenize([texts[i] for i in order[s:s + 32]])
+        args = (model.params, model.config, batch["input_ids"], batch["attention_mask"])
+        worst = max(worst, float(np.abs(F.sentence_embedding(*args) - M.sentence_embedding(*args)).max()))
+    print(f"max abs diff fast vs plain over {len(texts)} golden texts: {worst:.3g}")
+    assert worst <= TOL
+
+
+def test_last_layer_only_keeps_one_array(tiny, monkeypatch):
+    """all_layers=False frees each layer's input once the next layer has it: only one hidden state is alive."""
+    import weakref
+
+    config, params = tiny
+    ids, types, mask = tiny_bert.random_batch()
+    for impl in (M, F):
+        inputs, alive = [], []
+        real_layer = impl.encoder_layer
+
+        def spy(x, *a, _real=real_layer, **k):
+            alive.append(sum(r() is not None for r in inputs))  # earlier layers' inputs still referenced
+            inputs.append(weakref.ref(x))
+            return _real(x, *a, **k)
+
+        monkeypatch.setattr(impl, "encoder_layer", spy)  # transformer looks encoder_layer up in its module
+        out = impl.transformer(params, config, ids, mask, types, all_layers=False)
+        monkeypatch.undo()
+        assert len(out) == 1 and out[0].shape == (4, 12, 32) and len(alive) == 2
+        assert alive == [0, 0], f"{impl.__name__}: earlier hidden states kept alive during the pass: {alive}"

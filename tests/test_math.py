@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from tinyminilm import fast as F
 from tinyminilm import model as M
 
 
@@ -33,16 +35,6 @@ def test_gelu_is_exact_erf_gelu_not_tanh():
     assert np.abs(tanh - exact).max() > 1e-4  # the tanh approximation would fail the line above
 
 
-def test_fast_paths_equal_the_plain_functions():
-    rng = np.random.default_rng(0)
-    h = (rng.standard_normal((70, 1536)) * 4).astype(np.float32)
-    assert np.array_equal(M.gelu_inplace(h.copy(), block=1000), M.gelu(h))  # same operations, same rounding
-    x, a = (rng.standard_normal((2, 5, 384)).astype(np.float32) for _ in range(2))
-    g, b = rng.standard_normal(384).astype(np.float32), rng.standard_normal(384).astype(np.float32)
-    np.testing.assert_allclose(M.add_layer_norm(x, a.copy(), g, b, 1e-12), M.layer_norm(x + a, g, b, 1e-12),
-                               atol=2e-6)
-
-
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.float32, (3, 8), elements=st.floats(-1e3, 1e3, width=32)))
 def test_layer_norm_and_softmax_stay_float32_and_finite(x):
@@ -55,8 +47,9 @@ def test_layer_norm_and_softmax_stay_float32_and_finite(x):
     np.testing.assert_allclose(s.sum(axis=-1), 1, rtol=1e-5)
 
 
-def test_no_float64_in_the_forward_pass(tmp_path, monkeypatch):
-    """Every array any model.py function returns is float32 (integer index arrays aside)."""
+@pytest.mark.parametrize("impl", [M, F], ids=["model", "fast"])
+def test_no_float64_in_the_forward_pass(tmp_path, monkeypatch, impl):
+    """Every array any function of the forward pass returns is float32, in the textbook and in the fast path."""
     import tiny_bert
     from tinyminilm.config import read_config
     from tinyminilm.weights import load_params
@@ -65,16 +58,23 @@ def test_no_float64_in_the_forward_pass(tmp_path, monkeypatch):
     config = read_config(folder)
     params = load_params(folder / "model.safetensors", config.bert)
     seen = []
-    for name in ("logit_phi", "erf", "gelu", "gelu_inplace", "layer_norm", "add_layer_norm", "linear", "softmax",
-                 "embed", "attention", "feed_forward", "encoder_layer", "pool", "normalize"):
-        fn = getattr(M, name)
+    names = [n for n in ("logit_phi", "gelu", "_gelu_in_place", "layer_norm", "residual_layer_norm", "linear",
+                         "softmax", "embed", "attention", "feed_forward", "encoder_layer", "pool", "normalize")
+             if hasattr(impl, n)]
+    for module in {impl, M}:  # fast.py runs model.py's embed, pool and normalize, and those call model.layer_norm
+        for name in names:
+            if not hasattr(module, name):
+                continue
+            fn = getattr(module, name)
 
-        def spy(*a, _fn=fn, _name=name, **k):
-            out = _fn(*a, **k)
-            seen.append((_name, out.dtype))
-            return out
-        monkeypatch.setattr(M, name, spy)
+            def spy(*a, _fn=fn, _name=name, **k):
+                out = _fn(*a, **k)
+                seen.append((_name, out.dtype))
+                return out
+            monkeypatch.setattr(module, name, spy)
     ids, types, mask = tiny_bert.random_batch()
-    M.sentence_embedding(params, config, ids, mask)
-    assert {n for n, _ in seen} >= {"gelu_inplace", "add_layer_norm", "layer_norm", "attention", "pool", "normalize"}
+    impl.sentence_embedding(params, config, ids, mask)
+    expected = {"layer_norm", "attention", "linear", "feed_forward", "pool", "normalize"}
+    expected |= {"_gelu_in_place", "residual_layer_norm"} if impl is F else {"gelu", "softmax"}
+    assert {n for n, _ in seen} >= expected
     assert all(dt == np.float32 for _, dt in seen), [s for s in seen if s[1] != np.float32]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyminilm import encoder as E
+from tinyminilm import tokenization as T
 
 HOSTILE = {
     "empty": "",
@@ -116,8 +116,8 @@ class Spy:
 @pytest.mark.parametrize("name", list(TEN_MB))
 def test_ten_megabytes_are_cut_before_tokenizing(model, monkeypatch, name):
     text = TEN_MB[name]()
-    spy = Spy(model._tokenizer)
-    monkeypatch.setattr(model, "_tokenizer", spy)
+    spy = Spy(model.tokenizer.backend)
+    monkeypatch.setattr(model.tokenizer, "backend", spy)
     tracemalloc.start()
     try:
         ids = model.token_ids([text])[0]
@@ -133,7 +133,7 @@ def test_ten_megabytes_are_cut_before_tokenizing(model, monkeypatch, name):
 
 def test_long_texts_give_the_ids_of_the_whole_text(model):
     """The cut against the tokenizer run on the whole text, at the real limit (200 kB: whole texts are slow)."""
-    tok = model._tokenizer
+    tok = model.tokenizer.backend
     for name in ("words", "a whitespace run", "cjk", "punctuation only"):
         text = TEN_MB[name]()[:200_000] + " end"
         assert model.token_ids([text])[0] == tok.encode(text).ids, name
@@ -144,17 +144,17 @@ def test_long_texts_give_the_ids_of_the_whole_text(model):
 @pytest.fixture(scope="module")
 def short_tokenizer(model_dir):
     """The real tokenizer, truncating at 16 tokens, so that tiny texts are already 'long'."""
-    return E._load_tokenizer(model_dir / "tokenizer.json", 16)
+    return T.Tokenizer(model_dir / "tokenizer.json", 16, lowercase=True, pad_token_id=0).backend
 
 
 @pytest.fixture(scope="module")
 def plan(short_tokenizer):
-    return E._cut_plan(short_tokenizer)
+    return T._cut_plan(short_tokenizer)
 
 
 def cut_ids(tok, plan, text, monkeypatch, chars_per_token=2):
-    monkeypatch.setattr(E, "_PRECUT_CHARS_PER_TOKEN", chars_per_token)
-    return E._encode_ids(tok, text, 16, plan)
+    monkeypatch.setattr(T, "_PRECUT_CHARS_PER_TOKEN", chars_per_token)
+    return T._encode_ids(tok, text, 16, plan)
 
 
 EDGE_CASES = {
@@ -205,7 +205,7 @@ TOKENIZED_WHOLE = {"special tokens", "special tokens in words", "emoji, no bound
 def test_the_edge_cases_are_actually_cut(plan):
     """Otherwise the test above would prove nothing: every other case goes down a cutting branch."""
     assert plan is not None
-    whole = {n for n, t in EDGE_CASES.items() if E._precut(t, 32, plan)[0] == t}
+    whole = {n for n, t in EDGE_CASES.items() if T._precut(t, 32, plan)[0] == t}
     assert whole == TOKENIZED_WHOLE
 
 
@@ -229,9 +229,9 @@ def test_unknown_tokenizer_pipelines_are_not_cut():
 
     tok = Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    assert E._cut_plan(tok) is None
+    assert T._cut_plan(tok) is None
     text = "a " * 10_000
-    assert E._precut(text, 10, None) == (text, None)
+    assert T._precut(text, 10, None) == (text, None)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinyMiniLMError
+from .errors import ArgumentError, TinyMiniLMError
 from .io import InputError, TextFile, atomic_path, check_output, open_input, records, scan, spool_stdin
 
 CHUNK_BATCHES = 8  # texts are read and encoded 8 batches at a time; memory is bounded by this, not by the file
@@ -94,7 +94,7 @@ def _check_dims(model, args: argparse.Namespace) -> int:
     if k is None:
         return dim
     if not 1 <= k <= dim:
-        raise ValueError(f"--truncate-dim {k}: must be from 1 to {dim}, the model's dimension")
+        raise ArgumentError(f"--truncate-dim {k}: must be from 1 to {dim}, the model's dimension")
     return k
 
 

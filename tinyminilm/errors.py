@@ -1,6 +1,16 @@
-"""tinyminilm's exceptions. Each message names the file or argument, says what is wrong and what to do."""
+"""tinyminilm's exceptions, and the argument checks the package shares.
+
+Every error tinyminilm raises on purpose about its input is a `TinyMiniLMError` (each class also subclasses the
+built-in exception it stands for, so `except ValueError` keeps working). Its message names the file, argument,
+field or index, says what is wrong and what to do. Anything else that escapes — a plain ValueError from NumPy, an
+AttributeError — is a bug in tinyminilm, and the command line shows it as one (a traceback, exit status 1).
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
 
 
 class TinyMiniLMError(Exception):
@@ -16,7 +26,7 @@ class WeightsError(TinyMiniLMError, ValueError):
 
 
 class TokenizerError(TinyMiniLMError, ValueError):
-    """tokenizer.json is missing or cannot be loaded."""
+    """tokenizer.json is missing or cannot be loaded, or the tokenizer failed on a text."""
 
 
 class IntegrityError(TinyMiniLMError, OSError):
@@ -25,3 +35,66 @@ class IntegrityError(TinyMiniLMError, OSError):
 
 class DownloadError(TinyMiniLMError, OSError):
     """No source could provide the model files."""
+
+
+class ArgumentError(TinyMiniLMError, ValueError):
+    """An argument's value is out of range, unknown, or cannot be honoured (e.g. quantizing a single text)."""
+
+
+class ArgumentTypeError(TinyMiniLMError, TypeError):
+    """An argument, or an item of it, has the wrong type (e.g. bytes or None where text is expected)."""
+
+
+class InputError(TinyMiniLMError, ValueError):
+    """An input file is missing, undecodable, malformed, lacks the requested field or column, or is empty."""
+
+
+class CorpusError(TinyMiniLMError, ValueError):
+    """A corpus file or a batch lacks a column, holds a non-text value, or an output path is already in use."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Shared argument checks
+# --------------------------------------------------------------------------------------------------------------
+
+def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None, note: str = "") -> int:
+    """`value` as an int, or an ArgumentError naming the argument: bools and floats are refused, bounds inclusive."""
+    import numpy as np
+
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+            or (maximum is not None and value > maximum)):
+        if maximum is not None:
+            want = f"an integer from {minimum} to {maximum}{note}"
+        else:
+            want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ArgumentError(f"{name} must be {want}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """`value` if it is one of `choices`, else an ArgumentError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise ArgumentError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what str allows and UTF-8 (hence the Rust tokenizer) does not
+
+
+def lone_surrogate(text: str) -> tuple[int, str] | None:
+    """(position, character) of the first lone surrogate in `text` (e.g. from a JSON "\\ud800" escape), or None."""
+    found = _SURROGATE.search(text)
+    return None if found is None else (found.start(), found.group())
+
+
+def check_texts(texts: Sequence[Any], name: str = "texts") -> None:
+    """Refuse what is not text, by index: a non-str item is an ArgumentTypeError, a lone surrogate an
+    ArgumentError (the whole text is checked, so the verdict does not depend on where truncation cuts)."""
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            hint = " (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(t, (bytes, bytearray)) else ""
+            raise ArgumentTypeError(f"{name}[{i}] is {type(t).__name__}, expected str{hint}")
+        bad = lone_surrogate(t)
+        if bad is not None:
+            raise ArgumentError(f"{name}[{i}] is not valid Unicode: a lone surrogate {bad[1]!r} at character "
+                                f"{bad[0]}; clean it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')")

@@ -22,8 +22,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from . import model as M
-from .util import check_int
+from . import model as textbook
+from .errors import ArgumentError, ArgumentTypeError, check_int
 
 if TYPE_CHECKING:
     from .encoder import SentenceEncoder
@@ -68,20 +68,20 @@ class Explanation:
 def explain_text(model: SentenceEncoder, text: str) -> Explanation:
     """Run `model` on one text and keep everything a learner may want to look at (see `Explanation`)."""
     if not isinstance(text, str):
-        raise TypeError(f"text is {type(text).__name__}, expected str")
+        raise ArgumentTypeError(f"text is {type(text).__name__}, expected str")
     ids = model.token_ids([text])[0]
     batch = model.pad([ids])  # int64 [1, L] each
     attentions: list[np.ndarray] = []  # filled by the model: per layer [1, n_head, L, L]
-    hidden = M.transformer(model.params, model.config, batch["input_ids"], batch["attention_mask"],
+    hidden = textbook.transformer(model.params, model.config, batch["input_ids"], batch["attention_mask"],
                            batch["token_type_ids"], attentions=attentions)  # 1 + n_layers × [1, L, H]
-    pooled = M.pool(hidden[-1], batch["attention_mask"], model.config.pooling_mode)  # [1, H]
-    embedding = M.normalize(pooled) if model.config.normalize else pooled  # [1, H]
-    tok = model._tokenizer
+    pooled = textbook.pool(hidden[-1], batch["attention_mask"], model.config.pooling_mode)  # [1, H]
+    embedding = textbook.normalize(pooled) if model.config.normalize else pooled  # [1, H]
+    tok = model.tokenizer.backend
     return Explanation(
         text=text,
         tokens=[tok.id_to_token(i) for i in ids],
         ids=list(ids),
-        n_tokens_untruncated=_untruncated_length(model, text),
+        n_tokens_untruncated=model.tokenizer.untruncated_length(text),
         max_seq_length=model.max_seq_length,
         pooling_mode=model.config.pooling_mode,
         hidden_states=[h[0] for h in hidden],
@@ -89,17 +89,6 @@ def explain_text(model: SentenceEncoder, text: str) -> Explanation:
         pooled=pooled[0],
         embedding=embedding[0],
     )
-
-
-def _untruncated_length(model: SentenceEncoder, text: str) -> int:
-    """Token count of `text` with [CLS] and [SEP] but without truncation (to tell the reader what was cut)."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_str(model._tokenizer.to_str())  # a private copy: the shared one stays configured
-    tok.no_truncation()
-    if model.config.do_lower_case:
-        text = text.lower()
-    return len(tok.encode(text, add_special_tokens=True).ids)
 
 
 def top_attended(exp: Explanation, ignore: tuple[int, ...] = ()) -> list[list[tuple[int, float]]]:
@@ -111,7 +100,7 @@ def top_attended(exp: Explanation, ignore: tuple[int, ...] = ()) -> list[list[tu
     L = len(exp.tokens)
     keep = np.array([j not in ignore for j in range(L)])
     if not keep.any():
-        raise ValueError(f"ignore={ignore!r} leaves no key token of the {L} to choose from")
+        raise ArgumentError(f"ignore={ignore!r} leaves no key token of the {L} to choose from")
     out = []
     for a in exp.attentions:  # [n_head, L, L]
         received = a.mean(axis=1)  # [n_head, L]: average over queries of the weight each key gets
@@ -320,7 +309,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     import tinyminilm
 
     if args.svg_max_tokens < 1:
-        raise ValueError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
+        raise ArgumentError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
     if args.svg is not None and not args.svg.resolve().parent.is_dir():  # fail before the model runs
         print(f"tinyminilm: error: --svg {args.svg}: folder {args.svg.parent} does not exist; create it or pass "
               "another path", file=sys.stderr)

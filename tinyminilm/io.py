@@ -24,13 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TinyMiniLMError
+from .errors import InputError
 
 FORMATS = ("txt", "jsonl", "csv", "tsv")
-
-
-class InputError(TinyMiniLMError, ValueError):
-    """An input file is missing, undecodable, malformed, lacks the requested field or column, or is empty."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int
+from .model import normalize
+
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 SIMILARITY_FN_NAMES = ("cosine", "dot", "euclidean", "manhattan")
 
@@ -34,13 +37,13 @@ _BLOCK_ELEMENTS = 1 << 22
 def _asarray(x: Any, name: str) -> np.ndarray:
     """np.asarray(x), refusing strings, None and ragged nesting with an error naming `name`."""
     if isinstance(x, (str, bytes)) or x is None:
-        raise TypeError(f"{name} must be an array of embeddings [n, dim], got {type(x).__name__}")
+        raise ArgumentTypeError(f"{name} must be an array of embeddings [n, dim], got {type(x).__name__}")
     try:
         a = np.asarray(x)
     except ValueError as e:  # ragged lists
-        raise ValueError(f"{name} must be a rectangular array of embeddings [n, dim]: {e}") from None
+        raise ArgumentError(f"{name} must be a rectangular array of embeddings [n, dim]: {e}") from None
     if a.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold numbers (float32 embeddings), got dtype {a.dtype}")
+        raise ArgumentTypeError(f"{name} must hold numbers (float32 embeddings), got dtype {a.dtype}")
     return a
 
 
@@ -51,38 +54,20 @@ def _as_matrix(x: Any, name: str, allow_1d: bool = True) -> np.ndarray:
         a = a[None, :]  # [dim] -> [1, dim]
     if a.ndim != 2:
         want = "[n, dim] or [dim]" if allow_1d else "[n, dim]"
-        raise ValueError(f"{name} must have shape {want}, got shape {a.shape}")
+        raise ArgumentError(f"{name} must have shape {want}, got shape {a.shape}")
     return a.astype(np.float32, copy=False)
 
 
 def _same_dim(a: np.ndarray, b: np.ndarray, names: str = "a and b") -> None:
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{names} must have the same embedding size, got {a.shape[1]} and {b.shape[1]}")
-
-
-def check_int(value: Any, name: str, minimum: int = 1, maximum: int | None = None, note: str = "") -> int:
-    """`value` as an int, or a ValueError naming the argument: bools and floats are refused, bounds inclusive."""
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
-            or (maximum is not None and value > maximum)):
-        if maximum is not None:
-            want = f"an integer from {minimum} to {maximum}{note}"
-        else:
-            want = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
-    return int(value)
+        raise ArgumentError(f"{names} must have the same embedding size, got {a.shape[1]} and {b.shape[1]}")
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
     rows = max(1, _BLOCK_ELEMENTS // max(1, a.shape[1]))
     for s in range(0, len(a), rows):  # in blocks: no [n, dim] boolean temporary for a 1M-row corpus
         if not np.isfinite(a[s:s + rows]).all():
-            raise ValueError(f"{name} holds NaN or infinite values; scores and rankings would be meaningless")
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (a zero row stays zero), as torch.nn.functional.normalize: [n, d] float32."""
-    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))  # [n, 1]
-    return x / np.maximum(norm, np.float32(1e-12))  # [n, d]
+            raise ArgumentError(f"{name} holds NaN or infinite values; scores and rankings would be meaningless")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -96,7 +81,7 @@ def cos_sim(a: Any, b: Any) -> np.ndarray:
     """
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     _same_dim(a, b)
-    return _normalize(a) @ _normalize(b).T  # [n, d] @ [d, m] -> [n, m]
+    return normalize(a) @ normalize(b).T  # [n, d] @ [d, m] -> [n, m]
 
 
 def dot_score(a: Any, b: Any) -> np.ndarray:
@@ -142,7 +127,7 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     single = np.ndim(a) == 1 and np.ndim(b) == 1
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"pairwise scores need a and b of the same shape, got {a.shape} and {b.shape}")
+        raise ArgumentError(f"pairwise scores need a and b of the same shape, got {a.shape} and {b.shape}")
     return a, b, single
 
 
@@ -153,7 +138,7 @@ def _pairwise_out(x: np.ndarray, single: bool) -> np.ndarray:
 def pairwise_cos_sim(a: Any, b: Any) -> np.ndarray:
     """Cosine similarity of a[i] with b[i] for each i: a, b [n, d] -> float32 [n]."""
     a, b, single = _pair(a, b)
-    return _pairwise_out((_normalize(a) * _normalize(b)).sum(axis=-1), single)
+    return _pairwise_out((normalize(a) * normalize(b)).sum(axis=-1), single)
 
 
 def pairwise_dot_score(a: Any, b: Any) -> np.ndarray:
@@ -187,7 +172,7 @@ def check_similarity_fn_name(name: Any) -> str:
     is accepted too); otherwise ValueError."""
     value = getattr(name, "value", name)  # SimilarityFunction.DOT_PRODUCT -> "dot"
     if value not in SIMILARITY_FN_NAMES:
-        raise ValueError(f"similarity_fn_name must be one of {', '.join(SIMILARITY_FN_NAMES)}; got {name!r}")
+        raise ArgumentError(f"similarity_fn_name must be one of {', '.join(SIMILARITY_FN_NAMES)}; got {name!r}")
     return value
 
 
@@ -205,7 +190,7 @@ def _topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k == 0 or r == 0:
         return np.empty((r, 0), np.float32), np.empty((r, 0), np.int64)
     if np.isnan(scores).any():
-        raise ValueError("score_function returned NaN scores; check the embeddings for NaN values")
+        raise ArgumentError("score_function returned NaN scores; check the embeddings for NaN values")
     if k < n:
         idx = np.empty((r, k), dtype=np.int64)
         rows = max(1, _BLOCK_ELEMENTS // n)
@@ -229,7 +214,7 @@ def _scores(score_function: Callable, a: np.ndarray, b: np.ndarray) -> np.ndarra
     """score_function(a [n, d], b [m, d]) checked to be a [n, m] matrix, as float32."""
     s = np.asarray(score_function(a, b))
     if s.shape != (a.shape[0], b.shape[0]):
-        raise ValueError(f"score_function must return a [{a.shape[0]}, {b.shape[0]}] matrix for inputs of "
+        raise ArgumentError(f"score_function must return a [{a.shape[0]}, {b.shape[0]}] matrix for inputs of "
                          f"{a.shape[0]} and {b.shape[0]} rows, got shape {s.shape}")
     return s.astype(np.float32, copy=False)
 
@@ -271,19 +256,19 @@ def semantic_search(query_embeddings: Any, corpus_embeddings: Any, query_chunk_s
     corpus_chunk_size = check_int(corpus_chunk_size, "corpus_chunk_size", 1)
     top_k = check_int(top_k, "top_k", 0)
     if not callable(score_function):
-        raise TypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
+        raise ArgumentTypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
 
     normalize_chunks = score_function is cos_sim  # same scores as cos_sim, the corpus chunk normalized only once
     best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * ((len(q) + query_chunk_size - 1) // query_chunk_size)
     for c_start in range(0, len(c), corpus_chunk_size):
         corpus_chunk = c[c_start:c_start + corpus_chunk_size]  # [C, d]
         if normalize_chunks:
-            corpus_chunk = _normalize(corpus_chunk)
+            corpus_chunk = normalize(corpus_chunk)
         k = min(top_k, len(corpus_chunk))
         for n, q_start in enumerate(range(0, len(q), query_chunk_size)):
             query_chunk = q[q_start:q_start + query_chunk_size]  # [Q, d]
             if normalize_chunks:
-                scores = _normalize(query_chunk) @ corpus_chunk.T  # [Q, C]
+                scores = normalize(query_chunk) @ corpus_chunk.T  # [Q, C]
             else:
                 scores = _scores(score_function, query_chunk, corpus_chunk)
             vals, ids = _topk(scores, k)
@@ -318,9 +303,9 @@ def paraphrase_mining_embeddings(embeddings: Any, query_chunk_size: int = 5000, 
     max_pairs = check_int(max_pairs, "max_pairs", 0)
     top_k = check_int(top_k, "top_k", 0)
     if not callable(score_function):
-        raise TypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
+        raise ArgumentTypeError(f"score_function must be callable, like util.cos_sim, got {type(score_function).__name__}")
     if score_function is cos_sim:  # same scores, each row normalized once instead of once per chunk pair
-        e, score_function = _normalize(e), dot_score
+        e, score_function = normalize(e), dot_score
 
     # The heap logic below is sentence-transformers', line for line, so that ties at max_pairs resolve alike.
     pairs: list[tuple[float, int, int]] = []  # min-heap of (score, i, j) with i < j, at most max_pairs entries
@@ -386,11 +371,11 @@ def community_detection(embeddings: Any, threshold: float = 0.75, min_community_
     min_community_size = check_int(min_community_size, "min_community_size", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
-        raise TypeError(f"threshold must be a number (a cosine similarity), got {type(threshold).__name__}")
+        raise ArgumentTypeError(f"threshold must be a number (a cosine similarity), got {type(threshold).__name__}")
     if len(e) < min_community_size:
         return []
     thr = np.float32(threshold)  # compared in float32, as sentence-transformers' torch.tensor(threshold)
-    e = _normalize(e)
+    e = normalize(e)
     n = len(e)
 
     starts = range(0, n, batch_size)
@@ -430,23 +415,22 @@ def community_detection(embeddings: Any, threshold: float = 0.75, min_community_
 
 def check_precision(precision: str) -> None:
     """Raise ValueError unless `precision` is one of PRECISIONS."""
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    check_choice(precision, "precision", PRECISIONS)
 
 
 def _ranges(embeddings: np.ndarray, precision: str, calibration_embeddings: Any) -> np.ndarray:
     """Per-dimension [min, max] [2, dim] from calibration_embeddings, else from the embeddings themselves."""
     if calibration_embeddings is None:
         if embeddings.ndim == 1 or embeddings.shape[0] == 1:
-            raise ValueError(f"cannot compute {precision} quantization ranges from a single embedding; pass ranges "
+            raise ArgumentError(f"cannot compute {precision} quantization ranges from a single embedding; pass ranges "
                              "[2, dim] or calibration_embeddings [n, dim] from a representative set of embeddings")
         source = embeddings
     else:
         source = _as_matrix(calibration_embeddings, "calibration_embeddings")
         if source.shape[0] == 0:
-            raise ValueError("calibration_embeddings is empty; pass at least one embedding (better, thousands)")
+            raise ArgumentError("calibration_embeddings is empty; pass at least one embedding (better, thousands)")
         if source.shape[1] != embeddings.shape[-1]:
-            raise ValueError(f"calibration_embeddings has {source.shape[1]} dimensions, the embeddings "
+            raise ArgumentError(f"calibration_embeddings has {source.shape[1]} dimensions, the embeddings "
                              f"{embeddings.shape[-1]}")
     return np.vstack((source.min(axis=0), source.max(axis=0)))  # [2, dim]
 
@@ -472,9 +456,12 @@ def quantize_embeddings(embeddings: Any, precision: str, ranges: Any = None,
                 _reject_ints(_asarray(m, f"embeddings[{i}]"), f"embeddings[{i}]")
             mats = [_as_matrix(m, f"embeddings[{i}]", allow_1d=False) for i, m in enumerate(embeddings)]
             if precision.endswith("int8") and ranges is None:
-                stacked = np.concatenate(mats, axis=0) if calibration_embeddings is None else mats[0]
-                if len(stacked):
-                    ranges = _ranges(stacked, precision, calibration_embeddings)
+                if calibration_embeddings is not None:  # mats[0] only tells _ranges the dimension: it may be empty
+                    ranges = _ranges(mats[0], precision, calibration_embeddings)
+                else:
+                    stacked = np.concatenate(mats, axis=0)  # [sum n_i, dim]
+                    if len(stacked):
+                        ranges = _ranges(stacked, precision, None)
             return [quantize_embeddings(m, precision, ranges=ranges) for m in mats]
     raw = _asarray(embeddings, "embeddings")
     _reject_ints(raw, "embeddings")
@@ -493,7 +480,7 @@ def quantize_embeddings(embeddings: Any, precision: str, ranges: Any = None,
         else:
             r = _as_matrix(ranges, "ranges", allow_1d=False)
             if r.shape != (2, dim):
-                raise ValueError(f"ranges must have shape (2, {dim}) (per-dimension min and max), got {r.shape}")
+                raise ArgumentError(f"ranges must have shape (2, {dim}) (per-dimension min and max), got {r.shape}")
         starts = r[0]
         steps = (r[1] - starts) / np.float32(255)  # [dim]
         steps = np.where(steps == 0, np.float32(1), steps)
@@ -507,4 +494,4 @@ def quantize_embeddings(embeddings: Any, precision: str, ranges: Any = None,
 
 def _reject_ints(a: np.ndarray, name: str) -> None:
     if a.dtype in (np.int8, np.uint8):
-        raise TypeError(f"{name} must be float embeddings to quantize, got {a.dtype} (already quantized?)")
+        raise ArgumentTypeError(f"{name} must be float embeddings to quantize, got {a.dtype} (already quantized?)")

@@ -214,9 +214,9 @@ def to_params(t: dict[str, np.ndarray], cfg: BertConfig) -> dict:
             "ln_ffn": ln(p + "output.LayerNorm"),
         })
     return {
-        "wte": t["embeddings.word_embeddings.weight"],  # [vocab, H]
-        "wpe": t["embeddings.position_embeddings.weight"],  # [max_positions, H]
-        "wtt": t["embeddings.token_type_embeddings.weight"],  # [type_vocab, H]
+        "word_embeddings": t["embeddings.word_embeddings.weight"],  # [vocab, H]
+        "position_embeddings": t["embeddings.position_embeddings.weight"],  # [max_positions, H]
+        "token_type_embeddings": t["embeddings.token_type_embeddings.weight"],  # [type_vocab, H]
         "ln_emb": ln("embeddings.LayerNorm"),
         "layers": layers,
     }

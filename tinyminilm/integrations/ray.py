@@ -37,14 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, TinyMiniLMError
+from ..errors import ArgumentError, ConfigError, CorpusError, check_int
 
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-class CorpusError(TinyMiniLMError, ValueError):
-    """A corpus file or a batch lacks a column, holds a non-text value, or an output path is already in use."""
 
 
 def _import_ray():
@@ -56,15 +52,9 @@ def _import_ray():
     return ray
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def limit_blas_threads(n: int) -> None:
     """Cap the BLAS thread pool of this process (NumPy's OpenBLAS, MKL or BLIS) at `n` threads, with threadpoolctl."""
-    n = _check_positive_int("blas_threads", n)
+    n = check_int(n, "blas_threads")
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -111,7 +101,7 @@ class TinyMiniLMEmbedder:
 
         if blas_threads is not None:
             limit_blas_threads(blas_threads)
-        self.encode_batch_size = _check_positive_int("encode_batch_size", encode_batch_size)
+        self.encode_batch_size = check_int(encode_batch_size, "encode_batch_size")
         self.text_column = text_column
         self.embedding_column = embedding_column
         self.keep_columns = None if keep_columns is None else list(keep_columns)
@@ -160,7 +150,7 @@ class TinyMiniLMEmbedder:
 def _input_format(path: str, given: str | None) -> str:
     if given is not None:
         if given not in ("jsonl", "parquet"):
-            raise ValueError(f"input_format must be 'jsonl' or 'parquet', got {given!r}")
+            raise ArgumentError(f"input_format must be 'jsonl' or 'parquet', got {given!r}")
         return given
     names = [path.lower()]
     if "://" not in path and Path(path).expanduser().is_dir():
@@ -242,7 +232,7 @@ def default_blas_threads(num_actors: int) -> int:
     """
     ray = _import_ray()
 
-    num_actors = _check_positive_int("num_actors", num_actors)
+    num_actors = check_int(num_actors, "num_actors")
     if not ray.is_initialized():
         ray.init()
     cpus = [node["Resources"].get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
@@ -273,8 +263,8 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     """
     ray = _import_ray()
 
-    num_actors = _check_positive_int("num_actors", num_actors)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    num_actors = check_int(num_actors, "num_actors")
+    batch_size = check_int(batch_size, "batch_size")
     src, dest = str(input_path), str(output_path)
     fmt = _input_format(src, input_format)
     _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
@@ -282,8 +272,7 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     folder = _resolve_model(model)
     if not ray.is_initialized():
         ray.init()
-    threads = default_blas_threads(num_actors) if blas_threads is None else _check_positive_int("blas_threads",
-                                                                                              blas_threads)
+    threads = default_blas_threads(num_actors) if blas_threads is None else check_int(blas_threads, "blas_threads")
     if fmt == "parquet":
         ds = ray.data.read_parquet(src, num_cpus=0)
     else:

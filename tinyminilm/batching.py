@@ -1,0 +1,166 @@
+"""How the texts of one `encode` call become batches, and how the batches use the CPU's cores.
+
+  1. texts with identical token ids are computed once (`deduplicate`);
+  2. the rest are sorted by token count and cut into batches of at most `batch_size` texts and `BATCH_TOKENS`
+     padded tokens, small enough that every worker thread gets one (`plan_batches`);
+  3. the batches run on up to `threads` worker threads (`run_batches`).
+
+Threads and BLAS. NumPy's elementwise loops (GELU, LayerNorm, softmax) run on one core, its BLAS products on
+all of them. Running one batch per core with BLAS on one thread keeps every core busy for all of the work. BLAS's
+thread count is a single setting for the whole process (threadpoolctl changes it for every thread), so it cannot
+be set per worker thread; tinyminilm therefore sets it once per process: while any `encode` call runs batches,
+BLAS uses one thread — the first call to start sets that, the last to finish restores what it was before — and all
+the calls of a process share one budget of one running batch per core. So concurrent callers never run more
+compute threads than there are cores, nobody's limit is undone by another thread, and every batch is computed
+with the same BLAS settings: the same call gives the same bits whatever runs beside it (OpenBLAS's Haswell kernels
+round differently on 1 and 2 threads).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+BATCH_TOKENS = 1024  # padded tokens per batch at most: bounds activation memory; 1,024 rows already run GEMMs fast
+
+T = TypeVar("T")
+
+
+def default_threads() -> int:
+    """The number of CPUs this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def deduplicate(ids: list[list[int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """(distinct id lists in first-seen order, members): members[u] are the indices of the texts whose ids are
+    the u-th distinct list. Duplicates are computed once and get identical rows wherever they are."""
+    first: dict[tuple[int, ...], int] = {}
+    members: list[list[int]] = []
+    for i, x in enumerate(ids):
+        u = first.setdefault(tuple(x), len(first))
+        if u == len(members):
+            members.append([])
+        members[u].append(i)
+    return [list(x) for x in first], members
+
+
+def plan_batches(ids: list[list[int]], batch_size: int, threads: int) -> list[np.ndarray]:
+    """Index arrays into `ids`, one per batch, longest texts first (sorting by token count cuts padding).
+
+    A batch holds at most batch_size texts and at most BATCH_TOKENS padded tokens (long texts come in smaller
+    batches). With several threads, batches are made small enough that every thread gets one.
+    """
+    order = np.argsort([-len(x) for x in ids], kind="stable")
+    size = max(1, min(batch_size, -(-len(order) // threads)))  # ceil(n / threads)
+    batches, start = [], 0
+    while start < len(order):
+        longest = len(ids[order[start]])  # the first text of a batch is its longest
+        n = max(1, min(size, BATCH_TOKENS // max(longest, 1)))
+        batches.append(order[start:start + n])
+        start += n
+    return batches
+
+
+def run_batches(batches: list[np.ndarray], run: Callable[[np.ndarray], T], threads: int
+                ) -> Iterator[tuple[np.ndarray, T]]:
+    """(batch, run(batch)) for each batch, in order, running up to `threads` batches at once.
+
+    BLAS runs one thread meanwhile, and each batch takes one of the process's cores (see the module docstring).
+    """
+    threads = min(threads, len(batches))
+
+    def run_on_a_core(batch: np.ndarray) -> T:
+        with _CORES.one():
+            return run(batch)
+
+    with one_blas_thread:
+        if threads <= 1:
+            for batch in batches:
+                yield batch, run_on_a_core(batch)
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="tinyminilm") as pool:
+            yield from zip(batches, pool.map(run_on_a_core, batches))
+
+
+class _CoreBudget:
+    """One running batch per core for the whole process, shared by every encode call of every thread."""
+
+    def __init__(self) -> None:
+        self._free: threading.BoundedSemaphore | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        with self._lock:
+            if self._free is None:
+                self._free = threading.BoundedSemaphore(default_threads())
+            free = self._free
+        with free:
+            yield
+
+    def reset(self) -> None:
+        """In a forked child: the parent's worker threads are gone, and so are the cores they held."""
+        self._free = None
+        self._lock = threading.Lock()
+
+
+class _OneBlasThread:
+    """A process-wide context: BLAS runs one thread while at least one `encode` is inside it.
+
+    The first to enter sets the limit, the last to leave restores the thread count found on entry; entries in
+    between change nothing. (threadpoolctl's own `limit()` contexts restore on each exit, so two of them
+    overlapping in two threads leave the process with the inner one's limit for good.)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._inside == 0:
+                controller = _blas_controller()
+                self._limiter = None if controller is None else controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0 and self._limiter is not None:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+    def reset(self) -> None:
+        """In a forked child: no encode runs there yet (the limit in force is inherited as it is)."""
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter = None
+
+
+_controller: list = []  # one threadpoolctl controller per process: building one scans every loaded library
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries, or None without threadpoolctl."""
+    if not _controller:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        _controller.append(ThreadpoolController())
+    return _controller[0]
+
+
+_CORES = _CoreBudget()
+one_blas_thread = _OneBlasThread()
+os.register_at_fork(after_in_child=lambda: (_CORES.reset(), one_blas_thread.reset()))

@@ -1,0 +1,171 @@
+"""Texts to token ids, as sentence-transformers tokenizes them for a BERT model.
+
+sentence-transformers loads tokenizer.json, then truncates at the model's max_seq_length (256 for
+all-MiniLM-L6-v2 — not the 128 that file carries) and pads each batch to its longest text (not to the file's fixed
+128). `Tokenizer` does the same with the `tokenizers` library, one text at a time, and adds one thing of its own:
+a text far longer than max_seq_length tokens is first cut at a place where the tokenizer splits anyway (see
+`_precut`), so a 10 MB string costs what ~10 kB costs, with exactly the ids of the whole text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import TokenizerError, check_texts
+
+
+class Tokenizer:
+    """tokenizer.json set up as sentence-transformers sets it up: truncation at max_length, no padding.
+
+    Immutable once built (`with_max_length` makes a new one), so one instance may serve many threads.
+    """
+
+    def __init__(self, path: Path, max_length: int, lowercase: bool, pad_token_id: int,
+                 _cut: _CutPlan | None | bool = False) -> None:
+        from tokenizers import Tokenizer as RustTokenizer
+
+        path = Path(path)
+        if not path.is_file():
+            raise TokenizerError(f"{path}: file not found; a model folder needs its tokenizer.json")
+        try:
+            backend = RustTokenizer.from_file(str(path))
+        except Exception as e:  # tokenizers raises a bare Exception for malformed files
+            raise TokenizerError(f"{path}: cannot be loaded as a tokenizers file ({e}); replace it with an intact "
+                                 "copy (tinyminilm download)") from None
+        backend.no_padding()  # the shipped file pads every text to 128; we pad per batch instead
+        backend.enable_truncation(max_length)  # counts [CLS] and [SEP], as transformers' max_length does
+        self.path, self.max_length, self.lowercase, self.pad_token_id = path, max_length, lowercase, pad_token_id
+        self.backend = backend  # the `tokenizers` object, for id_to_token and friends; do not reconfigure it
+        self._cut = _cut_plan(backend) if _cut is False else _cut
+
+    def with_max_length(self, max_length: int) -> Tokenizer:
+        """A new Tokenizer that truncates at max_length (this one is left as it is)."""
+        return Tokenizer(self.path, max_length, self.lowercase, self.pad_token_id, self._cut)
+
+    def ids(self, texts: list[Any], name: str = "texts") -> list[list[int]]:
+        """The token ids of each text, [CLS] … [SEP], truncated at max_length, unpadded.
+
+        A non-str item raises ArgumentTypeError and a lone surrogate ArgumentError, naming `name`[index].
+        """
+        check_texts(texts, name)
+        if self.lowercase:
+            texts = [t.lower() for t in texts]
+        return [_encode_ids(self.backend, t, self.max_length, self._cut) for t in texts]
+
+    def pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
+        L = max((len(x) for x in ids), default=0)
+        input_ids = np.full((len(ids), L), self.pad_token_id, dtype=np.int64)
+        attention_mask = np.zeros((len(ids), L), dtype=np.int64)
+        for i, x in enumerate(ids):
+            input_ids[i, :len(x)] = x
+            attention_mask[i, :len(x)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+
+    def untruncated_length(self, text: str) -> int:
+        """Token count of `text` with [CLS] and [SEP] but without truncation (to tell a reader what was cut)."""
+        from tokenizers import Tokenizer as RustTokenizer
+
+        backend = RustTokenizer.from_str(self.backend.to_str())  # a private copy: the shared one stays configured
+        backend.no_truncation()
+        return len(backend.encode(text.lower() if self.lowercase else text, add_special_tokens=True).ids)
+
+
+# A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see
+# _encode_ids). English averages ~4-5 characters per token, so 32 leaves a wide margin.
+_PRECUT_CHARS_PER_TOKEN = 32
+
+
+class _CutPlan(NamedTuple):
+    """Where a text may be cut without changing its first tokens, for one tokenizer."""
+
+    boundary: re.Pattern  # characters the pre-tokenizer always splits at, left alone by the normalizer
+    space_run: re.Pattern  # runs of ASCII whitespace: one separator, however long
+    word_limit: int  # WordPiece's max_input_chars_per_word: a longer word is one [UNK]
+
+
+def _cut_plan(tokenizer) -> _CutPlan | None:
+    """How texts may be pre-cut for this tokenizer, or None to always tokenize texts whole.
+
+    Only for the BERT pipeline whose behaviour is known to be local: BertNormalizer (control characters removed,
+    CJK ideographs spaced out, NFD + accent stripping, per-character lowercase) → BertPreTokenizer (split at
+    whitespace and punctuation) → WordPiece. Cutting just before an ASCII space/tab/newline, ASCII punctuation, the
+    ideographic space, a CJK comma or full stop (or a CJK ideograph, when the normalizer spaces them out) keeps
+    every earlier word whole and
+    normalized as in the full text: these characters are unchanged by the normalizer, are NFD starters (so no
+    combining-mark reordering crosses them) and are split at by the pre-tokenizer. Characters that occur in an
+    added token such as "[MASK]" are never cut at, so no added token is broken.
+    """
+    import string
+
+    spec = json.loads(tokenizer.to_str())
+    norm, pre, wp = spec.get("normalizer"), spec.get("pre_tokenizer") or {}, spec.get("model") or {}
+    if ((norm is not None and norm.get("type") != "BertNormalizer") or pre.get("type") != "BertPreTokenizer"
+            or wp.get("type") != "WordPiece"):
+        return None
+    added = "".join(t.get("content", "") for t in spec.get("added_tokens") or [])
+    if any(c.isspace() for c in added):
+        return None
+    # ASCII whitespace and punctuation, the ideographic space and a few CJK punctuation marks (NFD leaves them be)
+    cut_at = re.escape("".join(c for c in " \t\n\r\u3000\u3001\u3002\uff0c\uff01\uff1f" + string.punctuation
+                               if c not in added))
+    if norm is not None and norm.get("handle_chinese_chars", True):
+        cut_at += "\u3400-\u4dbf\u4e00-\u9fff"  # CJK Unified Ideographs (+ Extension A): always a word of their own
+    return _CutPlan(re.compile(f"[{cut_at}]"), re.compile("[ \t\n\r]{2,}"),
+                    int(wp.get("max_input_chars_per_word", 100)))
+
+
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ALNUM_TAIL = re.compile("[0-9A-Za-z]*")
+
+
+def _precut(text: str, limit: int, plan: _CutPlan | None) -> tuple[str, int | None]:
+    """A shorter text whose tokens start with the tokens of `text`: (short, cut).
+
+    cut=None: `short` has the same tokens as `text`, all of them. Otherwise `short` is `text[:cut]`, cut just
+    before a boundary character at or after `limit`, so its tokens are the first tokens of `text`; the caller
+    checks that there are enough of them. Runs of ASCII whitespace are squeezed to one space (the pre-tokenizer drops them).
+    A text with no boundary after `limit` is returned whole (squeezed) — unless it ends in one long run of ASCII
+    letters and digits, which is a single word longer than WordPiece's limit, hence one [UNK] however long.
+    """
+    if plan is None or len(text) <= limit:
+        return text, None
+    m = plan.boundary.search(text, limit)
+    if m is not None:
+        return plan.space_run.sub(" ", text[:m.start()]), m.start()
+    if _ALNUM_TAIL.fullmatch(text, limit):  # text[limit:] holds letters and digits only
+        start = len(text[:limit].rstrip(_ALNUM))  # where that run begins
+        keep = start + plan.word_limit + 1  # still longer than word_limit: still one [UNK]
+        if keep < len(text):
+            return plan.space_run.sub(" ", text[:keep]), None
+    return plan.space_run.sub(" ", text), None
+
+
+def _encode_ids(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> list[int]:
+    """The ids of `text`, [CLS] … [SEP], truncated at max_length, tokenizing no more of it than needed.
+
+    A pre-cut text is accepted only if its ids fill max_length (then they are the full text's first tokens, and
+    truncation keeps nothing else); otherwise the cut moves out (4x, and past the last cut), until the text is
+    taken whole.
+    One text per `encode` call, never `encode_batch`: that uses the Rust thread pool, which a forked child
+    inherits without its threads when TOKENIZERS_PARALLELISM=true — and then hangs.
+    """
+    try:
+        limit = max_length * _PRECUT_CHARS_PER_TOKEN
+        while True:
+            short, cut = _precut(text, limit, plan)
+            ids = tokenizer.encode(short, add_special_tokens=True).ids
+            if cut is None or len(ids) >= max_length:
+                return ids
+            limit = max(4 * limit, cut + 1)
+            if limit >= len(text):  # the last round takes the whole text, its whitespace runs squeezed
+                text = plan.space_run.sub(" ", text)
+    except Exception as e:  # tokenizers raises bare Exceptions; say which tokenizer failed on what
+        raise TokenizerError(f"the tokenizer failed on a text of {len(text)} characters ({e})") from None
+
+
