@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -269,10 +270,49 @@ def test_encode_iter_options(tiny):
     ((TINY_TEXTS,), {"precision": "int4"}, ValueError, "precision must be one of"),
     ((TINY_TEXTS,), {"convert_to_numpy": False}, TypeError, "convert_to_numpy"),
     ((TINY_TEXTS,), {"normalise": True}, TypeError, "unexpected keyword"),
+    ((TINY_TEXTS,), {"output_value": "cls"}, ValueError, "output_value must be"),
+    ((TINY_TEXTS,), {"truncate_dim": 0}, ValueError, "truncate_dim must be an integer from 1 to 32"),
+    ((TINY_TEXTS,), {"truncate_dim": 33}, ValueError, "truncate_dim"),
 ])
 def test_encode_iter_checks_arguments_before_reading(tiny, args, kwargs, error, match):
     with pytest.raises(error, match=match):
         tiny.encode_iter(*args, **kwargs)  # raised at the call, not at the first next()
+
+
+def test_encode_iter_without_tqdm_fails_at_the_call(tiny, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match="needs tqdm"):
+        tiny.encode_iter(TINY_TEXTS, show_progress_bar=True)
+    with pytest.raises(ImportError, match="needs tqdm"):
+        tiny.encode(TINY_TEXTS, show_progress_bar=True)
+
+
+def test_encode_iter_shows_one_bar_for_the_whole_stream(tiny, monkeypatch, capsys):
+    import tqdm.auto
+
+    bars = []
+
+    class CountingBar(tqdm.auto.tqdm):
+        def __init__(self, *a, **k):
+            bars.append(self)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", CountingBar)
+    got = list(tiny.encode_iter((t for t in TINY_TEXTS * 3), chunk_size=4, show_progress_bar=True))
+    assert len(got) == 3 * len(TINY_TEXTS)
+    assert len(bars) == 1 and bars[0].n == len(got), "one bar counting every text of the stream"
+
+
+def test_token_embeddings_are_owned_arrays_even_for_duplicates(tiny):
+    """Each text gets its own array: editing one never changes another, and none keeps its padded batch alive."""
+    texts = ["hello world", "a quick brown fox jumps over the lazy dog!", "hello world"]
+    tokens = tiny.encode(texts, output_value="token_embeddings", batch_size=3)
+    assert all(t.base is None and t.flags.owndata for t in tokens)  # not views into a [B, L, H] batch
+    assert not np.shares_memory(tokens[0], tokens[2])
+    np.testing.assert_array_equal(tokens[0], tokens[2])
+    tokens[0][:] = 0
+    assert np.abs(tokens[2]).max() > 0
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import tiny_bert
 import tinyminilm
 from tinyminilm.cli import main
 from tinyminilm.encoder import SentenceEncoder
+from tinyminilm.errors import InputError
 
 # Prose of our own writing; every line about something different, so no two are near-duplicates.
 PROSE = """\
@@ -407,14 +408,22 @@ def _explode_on_call(monkeypatch, n: int, exc: BaseException) -> None:
 
 @pytest.mark.parametrize("out_name", ["out.npy", "out.jsonl"])
 @pytest.mark.parametrize("precision", ["float32", "int8"])
-def test_error_mid_stream_leaves_existing_output_untouched(capsys, monkeypatch, tmp_path, tiny, out_name, precision):
+@pytest.mark.parametrize("error,status", [(InputError, 2), (ValueError, 1)], ids=["bad-input", "bug"])
+def test_error_mid_stream_leaves_existing_output_untouched(capsys, monkeypatch, tmp_path, tiny, out_name, precision,
+                                                           error, status):
+    """An error tinyminilm raised on purpose is one line, exit 2; anything else is a bug: a traceback, exit 1.
+    Either way the existing output is left as it was."""
     src = write(tmp_path / "in.txt", "\n".join(TINY_TEXTS * 4))
     out = tmp_path / out_name
     out.write_bytes(b"precious")
-    _explode_on_call(monkeypatch, 3, ValueError("simulated failure in the third chunk"))
+    _explode_on_call(monkeypatch, 3, error("simulated failure in the third chunk"))
     code, _, err = run(capsys, "embed", "--model", tiny, "-i", src, "-o", out, "--batch-size", 1,
                        "--precision", precision)
-    assert code == 2 and "simulated failure" in err
+    assert code == status and "simulated failure" in err
+    if status == 2:
+        assert err.count("\n") == 1 and "Traceback" not in err
+    else:
+        assert "Traceback (most recent call last)" in err and "internal error" in err and "report it" in err
     assert out.read_bytes() == b"precious"
     assert leftovers(tmp_path) == []
 

@@ -223,3 +223,98 @@ def test_a_killed_download_leaves_nothing_trusted(model_dir, tmp_path):
     assert retry.returncode == 0, err
     hub.verify(target, use_stamp=False)
     assert part_files(target) == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# BLAS threads and cores under concurrent callers (tinyminilm.batching)
+# --------------------------------------------------------------------------------------------------------------
+
+PARAGRAPHS = (Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt").read_text(
+    encoding="utf-8").splitlines()
+
+
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_blas_threads_are_restored_after_concurrent_encodes(model):
+    """One thread's encode must not undo the BLAS limit another set: afterwards BLAS has its threads back."""
+    from threadpoolctl import threadpool_limits
+
+    texts = PARAGRAPHS[:64]
+    with threadpool_limits(limits=2, user_api="blas"):  # 2 even on a 1-CPU runner, so a leak to 1 shows
+        before = blas_threads()
+        assert before and all(n == 2 for n in before)
+        for round_ in range(8):
+            run_threads(3, lambda i: model.encode(texts, batch_size=8))
+            assert blas_threads() == before, f"round {round_}: BLAS left at {blas_threads()} threads"
+
+
+def test_concurrent_encodes_never_run_more_batches_than_cores(model, monkeypatch):
+    """Four callers, each free to use every core: together they still run at most one batch per core, each
+    with BLAS on one thread."""
+    from tinyminilm.batching import default_threads
+    from tinyminilm.encoder import SentenceEncoder
+
+    lock = threading.Lock()
+    running, peak, blas_seen = [0], [0], set()
+    real_forward = SentenceEncoder._forward
+
+    def forward(self, *args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        blas_seen.update(blas_threads())
+        try:
+            return real_forward(self, *args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(SentenceEncoder, "_forward", forward)
+    run_threads(4, lambda i: model.encode(PARAGRAPHS[100 * i:100 * i + 48], batch_size=4))
+    assert 1 <= peak[0] <= default_threads(), f"{peak[0]} batches at once on {default_threads()} cores"
+    assert blas_seen == {1}
+
+
+DETERMINISM = """
+import sys, threading
+from pathlib import Path
+import numpy as np
+import tinyminilm
+from threadpoolctl import threadpool_info
+
+paragraphs = Path(sys.argv[2]).read_text(encoding="utf-8").splitlines()
+chunks = [paragraphs[i * 40:(i + 1) * 40] for i in range(12)]  # 12 chunks of 40 real paragraphs
+model = tinyminilm.load(sys.argv[1])
+want = [model.encode(c) for c in chunks]  # one after another
+for repeat in range(2):  # then the same calls from 4 threads at once, twice
+    got = [None] * len(chunks)
+    def work(k):
+        for j in range(k, len(chunks), 4):
+            got[j] = model.encode(chunks[j])
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    worst = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    same = all(np.array_equal(g, w) for g, w in zip(got, want))
+    print(repeat, "identical" if same else f"differ by {worst:.3g}", flush=True)
+print("kernel", [lib.get("architecture") for lib in threadpool_info() if lib["user_api"] == "blas"])
+"""
+
+
+def test_the_same_call_gives_the_same_bits_beside_other_callers(model_dir, tmp_path):
+    """The README's promise on a realistic workload, run where it is hardest to keep: OpenBLAS's Haswell kernels,
+    which round differently on 1 and 2 threads (so a BLAS limit changed by another caller would show)."""
+    script = tmp_path / "determinism.py"
+    script.write_text(DETERMINISM, encoding="utf-8")
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    out = subprocess.run([sys.executable, str(script), str(model_dir),
+                          str(Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["0 identical", "1 identical"], out.stdout
+    assert "Haswell" in lines[-1]

@@ -374,3 +374,14 @@ def test_empty_inputs(data):
     assert util.paraphrase_mining_embeddings(np.zeros((0, 384), np.float32)) == []
     assert util.paraphrase_mining_embeddings(E[:1]) == []
     assert util.community_detection([]) == [] and util.community_detection(E[:5], min_community_size=6) == []
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+def test_token_matrices_use_the_calibration_even_when_the_first_is_empty(data, precision):
+    """A list of token matrices shares the calibration's buckets, whatever the first matrix holds."""
+    E = data["E"]
+    mats = [np.zeros((0, 384), np.float32), E[10:13], E[20:30]]
+    got = util.quantize_embeddings(mats, precision, calibration_embeddings=E[:200])
+    assert [g.shape for g in got] == [(0, 384), (3, 384), (10, 384)]
+    for g, m in zip(got[1:], mats[1:]):
+        np.testing.assert_array_equal(g, util.quantize_embeddings(m, precision, calibration_embeddings=E[:200]))

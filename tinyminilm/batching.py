@@ -130,14 +130,17 @@ class _OneBlasThread:
         with self._lock:
             if self._inside == 0:
                 controller = _blas_controller()
-                self._limiter = None if controller is None else controller.limit(limits=1, user_api="blas")
+                if controller is not None:
+                    with _blas_control():
+                        self._limiter = controller.limit(limits=1, user_api="blas")
             self._inside += 1
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
             self._inside -= 1
             if self._inside == 0 and self._limiter is not None:
-                self._limiter.restore_original_limits()
+                with _blas_control():
+                    self._limiter.restore_original_limits()
                 self._limiter = None
 
     def reset(self) -> None:
@@ -159,6 +162,28 @@ def _blas_controller() -> Any:
             return None
         _controller.append(ThreadpoolController())
     return _controller[0]
+
+
+@contextmanager
+def _blas_control() -> Iterator[None]:
+    """Let this thread set OpenBLAS's thread count through threadpoolctl, and let go afterwards.
+
+    threadpoolctl ≥ 3.8 lets only one "controlling" thread change OpenBLAS's process-wide setting and silently
+    ignores the others, so a limit set in one worker thread and restored in another would be half ignored
+    (measured: BLAS left at 2 threads inside encode in a second thread). `_OneBlasThread` serializes its changes
+    under its own lock, so it may take control for each change; releasing it afterwards leaves any thread of the
+    application free to set its own limits.
+    """
+    import threadpoolctl
+
+    release = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    try:
+        yield
+    finally:
+        if release is not None:
+            release(force=True)
 
 
 _CORES = _CoreBudget()

@@ -57,17 +57,17 @@ def _model(args: argparse.Namespace):
 
 def _progress(args: argparse.Namespace, total: int, desc: str, file_input: bool = True):
     """A tqdm bar on stderr counted in texts: with --progress, or for file inputs when stderr is a terminal."""
+    from .progress import progress_bar
+
     show = args.progress if args.progress is not None else (file_input and sys.stderr.isatty())
     if not show:
         return None
     try:
-        from tqdm import tqdm
-    except ImportError:
+        return progress_bar(total, desc, option="--progress")
+    except ImportError as e:
         if args.progress:
-            raise TinyMiniLMError("--progress needs tqdm: pip install tqdm "
-                                  "(or pip install 'tinyminilm[progress]')") from None
-        return None
-    return tqdm(total=total, desc=desc, unit="text", file=sys.stderr, dynamic_ncols=True)
+            raise ArgumentError(str(e)) from None
+        return None  # the bar was only a default
 
 
 @contextmanager
@@ -424,59 +424,20 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def _blas() -> tuple[str, str]:
-    """(BLAS library NumPy uses, threads it uses now), without threadpoolctl."""
-    name = "unknown"
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # NumPy >= 1.26
-        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except (TypeError, KeyError, AttributeError):
-        pass
-    threads, runtime = _blas_runtime()
-    if runtime:
-        name += f" ({runtime})"
-    env = [f"{v}={os.environ[v]}" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-           if v in os.environ]
-    detail = f"{threads if threads is not None else 'unknown'} (of {os.cpu_count()} CPUs"
+    """(the BLAS library NumPy uses with the CPU kernel it picked, the threads it uses now), from threadpoolctl."""
+    from threadpoolctl import threadpool_info
+
+    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    env = [f"{v}={os.environ[v]}" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                             "OPENBLAS_CORETYPE") if v in os.environ]
+    if not libs:
+        return "unknown (threadpoolctl finds no BLAS library loaded)", f"unknown (of {os.cpu_count()} CPUs)"
+    lib = libs[0]  # NumPy's
+    name = f"{lib.get('internal_api', '?')} {lib.get('version') or ''}".strip()
+    if lib.get("architecture"):
+        name += f" (kernel {lib['architecture']}, {lib.get('threading_layer', '?')} threading)"
+    detail = f"{lib.get('num_threads', 'unknown')} (of {os.cpu_count()} CPUs"
     return name, detail + (", " + ", ".join(env) if env else "") + ")"
-
-
-def _blas_runtime() -> tuple[int | None, str]:
-    """Ask the BLAS library NumPy has loaded (OpenBLAS, MKL or BLIS) for its thread count and, for OpenBLAS, its
-    runtime configuration (the CPU kernel it picked), through ctypes."""
-    import ctypes
-
-    libs: list[str] = []
-    try:
-        with open("/proc/self/maps") as f:
-            libs = sorted({line.split()[-1] for line in f if ".so" in line
-                           and any(k in line.lower() for k in ("blas", "mkl", "blis"))})
-    except OSError:  # not Linux: look beside numpy for its bundled library
-        import glob
-
-        root = Path(np.__file__).parent
-        libs = sorted(glob.glob(str(root.parent / "numpy.libs" / "*")) + glob.glob(str(root / ".dylibs" / "*")))
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "")):
-            fn = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            if fn is None:
-                continue
-            fn.restype = ctypes.c_int
-            config = getattr(lib, f"{prefix}openblas_get_config{suffix}", None)
-            text = ""
-            if config is not None:
-                config.restype = ctypes.c_char_p
-                text = (config() or b"").decode("ascii", "replace").strip()
-            return int(fn()), " ".join(text.split())
-        for sym in ("MKL_Get_Max_Threads", "bli_thread_get_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn.restype = ctypes.c_int
-                return int(fn()), ""
-    return None, ""
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -653,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _sigterm_raises():
             return args.func(args)
-    except (TinyMiniLMError, ValueError, TypeError) as e:
+    except TinyMiniLMError as e:  # raised on purpose about the user's input, files or model folder
         return _error(str(e))
     except OSError as e:
         if isinstance(e, BrokenPipeError):  # e.g. `tinyminilm embed ... | head`: the reader left, no error
@@ -670,3 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     except _Terminated:
         print("tinyminilm: terminated (no partial output file is left)", file=sys.stderr)
         return 143
+    except Exception:  # anything else is a bug in tinyminilm, not bad input: show where it happened
+        import traceback
+
+        traceback.print_exc()
+        print(f"tinyminilm: internal error in `tinyminilm {args.command}` (the traceback above is a bug in "
+              "tinyminilm, not a problem with your input; please report it)", file=sys.stderr)
+        return 1
