@@ -25,3 +25,7 @@ class IntegrityError(TinyMiniLMError, OSError):
 
 class DownloadError(TinyMiniLMError, OSError):
     """No source could provide the model files."""
+
+
+class InputError(TinyMiniLMError, ValueError):
+    """An input file is missing, undecodable, malformed, lacks the requested field or column, or is empty."""
