@@ -47,7 +47,7 @@ def shared_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = "import tinyminilm.cli",
+def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = "import tinyminilm.cli; tinyminilm.cli.build_parser()",
            **kwargs) -> subprocess.CompletedProcess:
     """Run Python `code` (with `args` in sys.argv[1:]) as `user`, without supplementary groups.
 
