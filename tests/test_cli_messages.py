@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import tiny_bert
-import tinyminilm
-from other_user import require_root, run_as, shared_folder
+from permissions import require_root, run_as, shared_folder
+from test_cli import _explode_on_call
 from tinyminilm import hub
 from tinyminilm.cli import build_parser, main
 
@@ -57,30 +57,16 @@ def test_an_unwritable_target_names_the_users_path_not_a_temporary_file(tiny):
     assert ".tmp" not in run.stderr and run.stderr.count("\n") == 1
 
 
-def _interrupt_on_call(monkeypatch, model_cls, n: int) -> None:
-    original = model_cls.encode
-    calls = []
-
-    def encode(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == n:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(model_cls, "encode", encode)
-
-
 def test_an_interrupt_while_printing_rows_does_not_claim_nothing_was_left(capsys, monkeypatch, tmp_path, tiny):
     src = tmp_path / "in.txt"
     src.write_text("\n".join(f"text number {i}" for i in range(40)))
-    model_cls = type(tinyminilm.load(tiny))
-    _interrupt_on_call(monkeypatch, model_cls, 3)
+    _explode_on_call(monkeypatch, 3, KeyboardInterrupt())
     code, out, err = run(capsys, "embed", "--model", tiny, "-i", src, "--batch-size", 1)
     assert code == 130
     assert len(out.splitlines()) == 16  # two chunks of 8 rows were printed before the interrupt
     assert "no partial output file" not in err and "only part of the output" in err, err
     monkeypatch.undo()
-    _interrupt_on_call(monkeypatch, model_cls, 3)
+    _explode_on_call(monkeypatch, 3, KeyboardInterrupt())
     code, out, err = run(capsys, "embed", "--model", tiny, "-i", src, "--batch-size", 1, "-o", tmp_path / "o.npy")
     assert code == 130 and out == "" and "no partial output file is left" in err  # a file output: true
     assert not (tmp_path / "o.npy").exists()

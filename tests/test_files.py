@@ -7,25 +7,15 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 import tiny_bert
+from permissions import umask
 from tinyminilm import hub
 from tinyminilm.cli import main
 from tinyminilm.files import atomic_path
-
-
-@contextmanager
-def umask(mask: int) -> Iterator[None]:
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def mode(path: Path) -> int:

@@ -1,7 +1,6 @@
-"""Running a command as another user, as a service account does after root built the image.
-
-Only root can switch users, so the tests that need it say why they skip elsewhere (CI runs as root).
-"""
+"""Who may read what: a temporary umask, and running code as another user, as a service account does after root
+built the image. Only root can switch users, so the tests that need it say why they skip elsewhere (CI runs as
+root)."""
 
 from __future__ import annotations
 
@@ -16,6 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to `mask` for the block."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _nobody() -> pwd.struct_passwd | None:
