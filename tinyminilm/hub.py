@@ -14,7 +14,7 @@ service user when fetched as root), under a file lock, so a half-written or conc
 
 A fetch is announced through `logging` (logger "tinyminilm", INFO): what, how big, from where and to where; the
 command line shows those records on stderr. Nothing here prints. Progress bars belong to the tools doing the
-transfer: pip's own bar (on stderr) when stderr is a terminal; huggingface_hub's tqdm bars for the Hub.
+transfer: pip's own bar (on stderr) and huggingface_hub's, each drawn only when stderr is a terminal.
 """
 
 from __future__ import annotations
