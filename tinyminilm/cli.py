@@ -53,7 +53,8 @@ class _Terminated(BaseException):
 @contextmanager
 def show_download_messages() -> Iterator[None]:
     """While a command may fetch the model, show the library's log records (logger "tinyminilm": what is fetched,
-    how big, from where, to where) on stderr. The progress bar is pip's own, drawn when stderr is a terminal."""
+    how big, from where, to where) on stderr. The progress bar is pip's or huggingface_hub's own, drawn when stderr is
+    a terminal."""
     logger = logging.getLogger("tinyminilm")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("tinyminilm: %(message)s"))

@@ -313,13 +313,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """`tinyminilm explain`: print the report, and write the SVG when asked."""
     import tinyminilm
 
+    from .cli import show_download_messages
+    from .files import check_output
+
     if args.svg_max_tokens < 1:
         raise ValueError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
-    if args.svg is not None and not args.svg.resolve().parent.is_dir():  # fail before the model runs
-        print(f"tinyminilm: error: --svg {args.svg}: folder {args.svg.parent} does not exist; create it or pass "
-              "another path", file=sys.stderr)
-        return 2
-    from .cli import show_download_messages
+    if args.svg is not None:
+        check_output(args.svg, "--svg")  # fail before the model runs: a missing folder, a file in the way
 
     with show_download_messages():  # the first use of the default model fetches it
         model = tinyminilm.load(args.model)

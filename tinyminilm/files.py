@@ -254,7 +254,7 @@ def _create_new(path: Path, suffix: str) -> tuple[int, Path]:
         except FileExistsError:
             continue
         except OSError as e:  # name the file the user asked for, not our temporary (e.g. a read-only folder)
-            raise type(e)(e.errno, f"{e.strerror} (cannot create a file in {folder})", str(path)) from None
+            raise type(e)(e.errno, e.strerror, str(path)) from None
     raise FileExistsError(f"{path}: could not find a free temporary name beside it")
 
 
