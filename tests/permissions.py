@@ -56,7 +56,10 @@ def shared_folder() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = "import tinyminilm.cli; tinyminilm.cli.build_parser()",
+PRELOAD = "import tinyminilm.cli; tinyminilm.cli.build_parser()"
+
+
+def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = PRELOAD,
            **kwargs) -> subprocess.CompletedProcess:
     """Run Python `code` (with `args` in sys.argv[1:]) as `user`, without supplementary groups.
 
