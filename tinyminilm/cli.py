@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -33,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArgumentError, TinyMiniLMError
-from .io import InputError, TextFile, atomic_path, check_output, open_input, records, scan, spool_stdin
+from .errors import ArgumentError, InputError, TinyMiniLMError
+from .files import TextFile, atomic_path, check_output, open_input, records, scan, spool_stdin
 
 CHUNK_BATCHES = 8  # texts are read and encoded 8 batches at a time; memory is bounded by this, not by the file
 CACHE_SUFFIX = ".tinyminilm.npy"  # default corpus-embeddings cache of `search`: notes.txt -> notes.txt.tinyminilm.npy
@@ -49,10 +50,30 @@ class _Terminated(BaseException):
 # Shared pieces: the model, the progress bar, the inputs, the encoding pipeline
 # --------------------------------------------------------------------------------------------------------------
 
+@contextmanager
+def show_download_messages() -> Iterator[None]:
+    """While a command may fetch the model, show the library's log records (logger "tinyminilm": what is fetched,
+    how big, from where, to where) on stderr. The progress bar is pip's or huggingface_hub's own, drawn when stderr is
+    a terminal."""
+    logger = logging.getLogger("tinyminilm")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("tinyminilm: %(message)s"))
+    previous = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
 def _model(args: argparse.Namespace):
     import tinyminilm
 
-    return tinyminilm.load(args.model)
+    with show_download_messages():  # the first use of the default model fetches it
+        return tinyminilm.load(args.model)
 
 
 def _progress(args: argparse.Namespace, total: int, desc: str, file_input: bool = True):
@@ -418,7 +439,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     """`tinyminilm download`: fetch and verify the model files."""
     from . import hub
 
-    folder = hub.ensure_model(args.dir)
+    with show_download_messages():
+        folder = hub.ensure_model(args.dir)
     print(f"model files verified in {folder}")
     return 0
 
@@ -464,13 +486,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         pinned = 0
         for name, digest in hub.MANIFEST.items():
             path = folder / name
-            if not path.is_file():
+            actual = hub.sha256_file(path) if path.is_file() else None
+            if actual is None:
                 status = "missing"
-            elif hub.sha256_file(path) == digest:
+            elif actual == digest:
                 status, pinned = "ok", pinned + 1
             else:
                 status = "differs"
-            print(f"  {status:<8} {name}")
+            print(f"  {status:<8} {actual or '-':<64}  {name}")
         if args.model is None and pinned != len(hub.MANIFEST):
             ok = False  # the default model must be intact; a custom folder is simply another model
         verdict = f"{pinned}/{len(hub.MANIFEST)} files match"
@@ -600,6 +623,13 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _what_is_left(args: argparse.Namespace) -> str:
+    """What an interrupt leaves: files are written whole or not at all; standard output gets rows as they come."""
+    if args.func is cmd_embed and args.output is None:
+        return " (the rows already printed to standard output are only part of the output)"
+    return " (no partial output file is left)"
+
+
 def _error(message: str) -> int:
     print(f"tinyminilm: error: {message}", file=sys.stderr)
     return 2
@@ -626,10 +656,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         return _error(f"{where}{e.strerror or e}")
     except KeyboardInterrupt:
-        print("tinyminilm: interrupted (no partial output file is left)", file=sys.stderr)
+        print(f"tinyminilm: interrupted{_what_is_left(args)}", file=sys.stderr)
         return 130
     except _Terminated:
-        print("tinyminilm: terminated (no partial output file is left)", file=sys.stderr)
+        print(f"tinyminilm: terminated{_what_is_left(args)}", file=sys.stderr)
         return 143
     except Exception:  # anything else is a bug in tinyminilm, not bad input: show where it happened
         import traceback

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -272,15 +270,11 @@ def _opacity(w: float) -> str:
 
 def write_svg(path: str | Path, svg: str) -> Path:
     """Write `svg` to `path` atomically (a temporary file in the same folder, then a rename). Returns the path."""
+    from .files import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as f:  # "x": a new file, with the umask's permissions
-            f.write(svg)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(svg, encoding="utf-8", newline="\n")
     return path
 
 
@@ -308,13 +302,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """`tinyminilm explain`: print the report, and write the SVG when asked."""
     import tinyminilm
 
+    from .cli import show_download_messages
+    from .files import check_output
+
     if args.svg_max_tokens < 1:
         raise ArgumentError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
-    if args.svg is not None and not args.svg.resolve().parent.is_dir():  # fail before the model runs
-        print(f"tinyminilm: error: --svg {args.svg}: folder {args.svg.parent} does not exist; create it or pass "
-              "another path", file=sys.stderr)
-        return 2
-    exp = explain_text(tinyminilm.load(args.model), args.text)
+    if args.svg is not None:
+        check_output(args.svg, "--svg")  # fail before the model runs: a missing folder, a file in the way
+
+    with show_download_messages():  # the first use of the default model fetches it
+        model = tinyminilm.load(args.model)
+    exp = explain_text(model, args.text)
     print(format_explanation(exp), end="")
     if args.svg is not None:
         try:

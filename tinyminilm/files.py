@@ -7,8 +7,10 @@ its texts and hashes them before any model work starts, and `records` then strea
 
 Outputs (`atomic_path`): written to a temporary file in the destination's folder and renamed over it only when
 the writing block finished, so an error, Ctrl-C or SIGTERM leaves no partial file and an existing file untouched.
+The file gets the mode an ordinary open() gives (0644 under umask 022), never mkstemp's 0600. Every file
+tinyminilm writes goes through here: CLI outputs, search caches, SVGs and the downloaded model files.
 
-Used by the command line; library code, so it raises `InputError` and never prints.
+Library code: it raises `InputError` (or OSError naming the user's path) and never prints.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import csv
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, lone_surrogate
 
 FORMATS = ("txt", "jsonl", "csv", "tsv")
 
@@ -102,11 +105,10 @@ def _lines(src: TextFile) -> Iterator[tuple[int, str]]:
 
 
 def _check_unicode(src: TextFile, n: int, text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # only JSON escapes like "\ud800" can produce this
-        raise InputError(f"{src.label}:{n}: the text holds a lone surrogate escape (such as \\ud800), which is not "
-                         "valid Unicode; fix the JSON") from None
+    bad = lone_surrogate(text)  # only JSON escapes like "\ud800" can produce one
+    if bad is not None:
+        raise InputError(f"{src.label}:{n}: the text holds a lone surrogate escape ({bad[1]!r} at character "
+                         f"{bad[0]}), which is not valid Unicode; fix the JSON")
     return text
 
 
@@ -143,7 +145,10 @@ def _jsonl(src: TextFile) -> Iterator[tuple[int, str]]:
 
 def _table(src: TextFile) -> Iterator[tuple[int, str]]:
     lines = _lines(src)
-    reader = csv.reader((line for _, line in lines), delimiter="\t" if src.fmt == "tsv" else ",")
+    # strict: an unterminated quote is an error at the end of the file (not a last text that swallowed every line
+    # after the quote), and so is text after a closing quote
+    reader = csv.reader((line for _, line in lines), delimiter="\t" if src.fmt == "tsv" else ",", strict=True)
+    start = 1  # the line the current row begins on
     try:
         header = next(reader, None)
         if header is None:
@@ -163,6 +168,10 @@ def _table(src: TextFile) -> Iterator[tuple[int, str]]:
                                  f"(column {idx + 1} of the header)")
             yield n, row[idx]
     except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise InputError(f"{src.label}:{start}: malformed {src.fmt.upper()}: the quote opened in the row "
+                             f"starting on line {start} is never closed (the file ends inside it); close it, "
+                             'or double a quote meant literally ("")') from None
         raise InputError(f"{src.label}:{reader.line_num}: malformed {src.fmt.upper()} ({e})") from None
 
 
@@ -219,31 +228,58 @@ def check_output(path: str | Path, option: str = "--output") -> Path:
         raise InputError(f"{option} {path}: is a folder; give a file name")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
+        # the nearest ancestor that exists says which: a missing folder, or a file where a folder should be
+        blocker = next((p for p in (parent, *parent.parents) if p.exists() or p.is_symlink()), None)
+        if blocker is not None and blocker.exists() and not blocker.is_dir():
+            raise InputError(f"{option} {path}: {blocker} is a file, not a folder; give a path inside a folder")
         raise InputError(f"{option} {path}: the folder {parent} does not exist; create it first")
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _create_new(path: Path, suffix: str) -> tuple[int, Path]:
+    """Create and open a new, empty temporary file beside `path`: (descriptor, its path).
+
+    Mode 0o666 passed to os.open, so the kernel applies the process umask (and any default ACL of the folder)
+    exactly as for an ordinary open(): under umask 022 the file is 0644. tempfile.mkstemp would make it 0600, and
+    reading the umask to chmod afterwards would mean setting it (os.umask), which races with every other thread
+    that creates a file meanwhile. O_EXCL with a random name makes the name ours alone.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as e:  # name the file the user asked for, not our temporary (e.g. a read-only folder)
+            raise type(e)(e.errno, e.strerror, str(path)) from None
+    raise FileExistsError(f"{path}: could not find a free temporary name beside it")
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in `path`'s folder; rename it onto `path` when the block completes.
+def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a new temporary file in `path`'s folder; rename it onto `path` when the block completes.
 
-    On any exception, KeyboardInterrupt included, the temporary file is deleted and `path` is left as it was.
+    The one way tinyminilm writes a file (CLI outputs, search caches, SVGs, downloaded model files). The file gets
+    the mode an ordinary open() would give: 0o666 less the umask for a new file, or the mode of the file it
+    replaces. On any exception, KeyboardInterrupt included, the temporary file is deleted and `path` is left as it
+    was — so a caller can check what it wrote (a download's SHA-256, say) and raise to discard it. Errors about the
+    temporary file name `path`, which is what the user gave.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                                suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    fd, tmp = _create_new(path, suffix)
     try:
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())  # mkstemp made it 0600
+        try:
+            if path.exists():  # replacing a file keeps its mode, as open(path, "w") would
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+        finally:
+            os.close(fd)
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise type(e)(e.errno, e.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
