@@ -11,7 +11,7 @@ Nothing in the forward pass is a constant: it all comes from here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,11 @@ class ModelConfig:
     do_lower_case: bool
     pooling_mode: str  # "mean" | "cls" | "max" | "mean_sqrt_len"
     normalize: bool  # modules.json has a Normalize module
+    include_prompt: bool = True  # 1_Pooling: False means prompt tokens are left out of the pooling
+    # config_sentence_transformers.json (optional): named prompts, the default one, the similarity function
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    similarity_fn_name: str | None = None
 
     @property
     def dim(self) -> int:
@@ -164,4 +169,29 @@ def read_config(folder: Path) -> ModelConfig:
         raise ConfigError(f"{pooling_path}: word_embedding_dimension {dim} differs from hidden_size "
                           f"{bert.hidden_size} of config.json")
     return ModelConfig(bert=bert, max_seq_length=max_seq_length, do_lower_case=do_lower_case,
-                       pooling_mode=modes[0], normalize=_NORMALIZE in kinds)
+                       pooling_mode=modes[0], normalize=_NORMALIZE in kinds,
+                       include_prompt=bool(pooling.get("include_prompt", True)),
+                       **read_sentence_transformers_config(folder / "config_sentence_transformers.json"))
+
+
+def read_sentence_transformers_config(path: Path) -> dict[str, Any]:
+    """prompts, default_prompt_name and similarity_fn_name from config_sentence_transformers.json.
+
+    The file is optional, and a malformed one is ignored as sentence-transformers' defaults apply; values of the
+    wrong type are a ConfigError naming the field.
+    """
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, ValueError):
+        saved = {}
+    if not isinstance(saved, dict):
+        saved = {}
+    prompts = saved.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()):
+        raise ConfigError(f"{path}: prompts must be an object of name: prompt strings, got {prompts!r}")
+    default = saved.get("default_prompt_name")
+    if default is not None and default not in {"query", "document", *prompts}:  # query and document exist as ""
+        raise ConfigError(f"{path}: default_prompt_name {default!r} is not one of the prompts {sorted(prompts)}")
+    similarity = saved.get("similarity_fn_name")
+    return {"prompts": dict(prompts), "default_prompt_name": default,
+            "similarity_fn_name": similarity if isinstance(similarity, str) else None}

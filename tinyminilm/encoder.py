@@ -10,7 +10,7 @@ A thin facade over the modules that do the work:
 from __future__ import annotations
 
 import itertools
-import json
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -22,10 +22,12 @@ import numpy as np
 from . import batching, fast
 from . import model as textbook
 from .config import ModelConfig, read_config
-from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int
+from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts
 from .progress import progress_bar, tqdm_class
 from .tokenization import Tokenizer
 from .weights import load_params
+
+log = logging.getLogger("tinyminilm")
 
 OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 
@@ -45,6 +47,12 @@ class SentenceEncoder:
                                    config.bert.pad_token_id)
         self._lock = threading.Lock()
         self.threads = batching.default_threads()
+        # As SentenceTransformer: named prompts ("query" and "document" exist, empty, unless the model folder's
+        # config_sentence_transformers.json sets them), the prompt used when none is named, a default truncate_dim.
+        self.prompts: dict[str, str] = {"query": "", "document": "", **config.prompts}
+        self.default_prompt_name: str | None = config.default_prompt_name
+        self.truncate_dim: int | None = None
+        self._similarity_fn_name: str | None = None
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> SentenceEncoder:
@@ -156,13 +164,17 @@ class SentenceEncoder:
         if show_progress_bar:
             tqdm_class()  # tqdm must be importable, or the call fails now
 
-    def encode(self, sentences: str | Iterable[str], batch_size: int = 32, show_progress_bar: bool | None = None,
+    def encode(self, sentences: str | Iterable[str], prompt_name: str | None = None, prompt: str | None = None,
+               batch_size: int = 32, show_progress_bar: bool | None = None,
                output_value: str = "sentence_embedding", precision: str = "float32", convert_to_numpy: bool = True,
-               normalize_embeddings: bool = False, truncate_dim: int | None = None) -> Any:
-        """Embed one text or many, as sentence-transformers' SentenceTransformer.encode.
+               convert_to_tensor: bool = False, device: str | None = None, normalize_embeddings: bool = False,
+               truncate_dim: int | None = None, pool: None = None, chunk_size: int | None = None) -> Any:
+        """Embed one text or many, as sentence-transformers' SentenceTransformer.encode (same arguments, same order).
 
         sentences: a str (returns a 1-D float32 array [dim]) or any iterable of str, a generator too (returns
         [n, dim], rows in input order; an empty input gives shape (0, dim)).
+        prompt_name, prompt: text put in front of every sentence: `prompt` itself, else self.prompts[prompt_name],
+        else the prompt named by self.default_prompt_name (none for all-MiniLM-L6-v2).
         batch_size: texts per forward pass; texts are grouped by token count so a batch holds little padding.
         show_progress_bar: True shows a tqdm bar counted in texts (needs tqdm); None and False show none.
         output_value: "sentence_embedding", or "token_embeddings" for a list of float32 [n_tokens_i, H] arrays
@@ -171,22 +183,33 @@ class SentenceEncoder:
         does over the whole output (int8/uint8 ranges come from these embeddings, so they need at least two
         rows; for stable buckets encode float32 and quantize with ranges from a large calibration set).
         convert_to_numpy: True gives one array; False a list of 1-D arrays (sentence-transformers' list form).
+        convert_to_tensor: there is no torch here: True gives the same NumPy array as convert_to_numpy (every
+        tinyminilm.util function takes it).
+        device: None or "cpu" (NumPy runs on the CPU); anything else is refused.
         normalize_embeddings: rescale to unit L2 norm (all-MiniLM-L6-v2 already ends in a Normalize module).
         truncate_dim: keep only the first k dimensions (Matryoshka-style), 1 <= k <= dim, applied before
-        normalizing and quantizing.
+        normalizing and quantizing; default self.truncate_dim.
+        pool, chunk_size: sentence-transformers' multi-process pool; tinyminilm runs batches on a thread per core
+        by itself (see `threads`), so pool must be None and chunk_size is only checked.
         """
         single = isinstance(sentences, str)
         if isinstance(sentences, (bytes, bytearray)):
             raise ArgumentTypeError("sentences is bytes; pass str (decode it first, e.g. b.decode('utf-8'))")
         if not single and not isinstance(sentences, Iterable):
             raise ArgumentTypeError(f"sentences must be a str or an iterable of str, got {type(sentences).__name__}")
+        truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
         self._check_options(batch_size, output_value, precision, truncate_dim, show_progress_bar)
+        _check_torch_only_options(device, pool, chunk_size)
+        prompt = self._resolve_prompt(prompt, prompt_name)
         texts = [sentences] if single else list(sentences)
         if precision.endswith("int8") and len(texts) == 1:
             raise ArgumentError(f"precision={precision!r} takes its buckets from the min and max of the embeddings "
                                 "being encoded, and a single text has no range; encode with precision='float32' and "
                                 "call tinyminilm.util.quantize_embeddings(emb, precision, ranges=... or "
                                 "calibration_embeddings=...) with ranges from a representative set")
+        if prompt:
+            check_texts(texts)  # before the prompt goes in front: a non-str item is named by its index
+            texts = [prompt + t for t in texts]
         ids = self.token_ids(texts)
         progress = progress_bar(len(texts), "Encoding") if show_progress_bar else None
         try:
@@ -197,7 +220,43 @@ class SentenceEncoder:
         out = _finish(out, output_value, precision, normalize_embeddings, truncate_dim)
         if single:
             return out[0]
-        return out if convert_to_numpy or output_value == "token_embeddings" else list(out)
+        return out if convert_to_numpy or convert_to_tensor or output_value == "token_embeddings" else list(out)
+
+    def encode_query(self, sentences: str | Iterable[str], prompt_name: str | None = None, prompt: str | None = None,
+                     **kwargs: Any) -> Any:
+        """`encode` for search queries, as sentence-transformers' encode_query: with no prompt given, the
+        "query" prompt of self.prompts ("" for all-MiniLM-L6-v2, so the same vectors as encode)."""
+        if prompt_name is None and prompt is None and "query" in self.prompts:
+            prompt_name = "query"
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def encode_document(self, sentences: str | Iterable[str], prompt_name: str | None = None,
+                        prompt: str | None = None, **kwargs: Any) -> Any:
+        """`encode` for the documents searched, as sentence-transformers' encode_document: with no prompt given,
+        the first of the "document", "passage", "corpus" prompts in self.prompts ("" for all-MiniLM-L6-v2)."""
+        if prompt_name is None and prompt is None:
+            prompt_name = next((n for n in ("document", "passage", "corpus") if n in self.prompts), None)
+        return self.encode(sentences, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str:
+        """The text to put in front of every sentence, as sentence-transformers resolves it ("" for none)."""
+        if prompt is not None and not isinstance(prompt, str):
+            raise ArgumentTypeError(f"prompt must be a str, got {type(prompt).__name__}")
+        if prompt is None:
+            if prompt_name is not None:
+                if prompt_name not in self.prompts:
+                    raise ArgumentError(f"prompt_name {prompt_name!r} is not one of this model's prompts "
+                                        f"{sorted(self.prompts)}; add it to model.prompts or pass prompt=...")
+                prompt = self.prompts[prompt_name]
+            elif self.default_prompt_name is not None:
+                prompt = self.prompts.get(self.default_prompt_name, "")
+        elif prompt_name is not None:
+            log.warning("encode got both prompt and prompt_name; using prompt, as sentence-transformers does")
+        if prompt and not self.config.include_prompt:
+            raise ArgumentError(f"this model's pooling leaves prompt tokens out (include_prompt: false in "
+                                f"{self.folder}/1_Pooling/config.json), which tinyminilm does not implement; encode "
+                                "without a prompt")
+        return prompt or ""
 
     def encode_iter(self, sentences: Iterable[str], batch_size: int = 32, chunk_size: int | None = None,
                     **kwargs: Any) -> Iterator[np.ndarray]:
@@ -223,16 +282,17 @@ class SentenceEncoder:
         batch_size = check_int(batch_size, "batch_size")
         chunk_size = check_int(32 * batch_size if chunk_size is None else chunk_size, "chunk_size")
         unknown = set(kwargs) - {"show_progress_bar", "output_value", "precision", "normalize_embeddings",
-                                 "truncate_dim"}
+                                 "truncate_dim", "prompt_name", "prompt"}
         if "convert_to_numpy" in unknown:
             raise ArgumentTypeError("encode_iter yields one array per text; it takes no convert_to_numpy")
         if unknown:
             raise ArgumentTypeError(f"encode_iter got unexpected keyword arguments {sorted(unknown)}")
         options = {"output_value": "sentence_embedding", "precision": "float32", "normalize_embeddings": False,
-                   "truncate_dim": None, **kwargs}
+                   "truncate_dim": self.truncate_dim, **kwargs}
         show = options.pop("show_progress_bar", None)
         self._check_options(batch_size, options["output_value"], options["precision"], options["truncate_dim"],
                             show)
+        self._resolve_prompt(options.get("prompt"), options.get("prompt_name"))
         if options["precision"].endswith("int8"):
             raise ArgumentError(f"encode_iter cannot quantize to {options['precision']!r}: every chunk would get its "
                                 "own buckets. Encode float32 and call tinyminilm.util.quantize_embeddings(emb, "
@@ -266,21 +326,12 @@ class SentenceEncoder:
         Defaults to the model folder's config_sentence_transformers.json value, else "cosine", as
         sentence-transformers.
         """
-        name = getattr(self, "_similarity_fn_name", None)
-        if name is None:
-            from .util import SIMILARITY_FN_NAMES
+        from .util import SIMILARITY_FN_NAMES
 
-            name = "cosine"
-            saved = self.folder / "config_sentence_transformers.json"
-            if saved.is_file():
-                try:
-                    value = json.loads(saved.read_text(encoding="utf-8")).get("similarity_fn_name")
-                except (ValueError, AttributeError):
-                    value = None  # a malformed optional file: sentence-transformers' default
-                if value in SIMILARITY_FN_NAMES:
-                    name = value
-            self._similarity_fn_name = name
-        return name
+        if self._similarity_fn_name is not None:
+            return self._similarity_fn_name
+        saved = self.config.similarity_fn_name
+        return saved if saved in SIMILARITY_FN_NAMES else "cosine"
 
     @similarity_fn_name.setter
     def similarity_fn_name(self, value: str | None) -> None:
@@ -311,6 +362,17 @@ class SentenceEncoder:
         batch = self.tokenize([text])
         return [h[0] for h in textbook.transformer(self.params, self.config, batch["input_ids"],
                                                    batch["attention_mask"], batch["token_type_ids"])]
+
+
+def _check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
+    """sentence-transformers' device, pool and chunk_size, accepted where they change nothing here."""
+    if device is not None and str(device) != "cpu":
+        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy; pass device=None or 'cpu'")
+    if pool is not None:
+        raise ArgumentError("pool: tinyminilm needs no multi-process pool, it runs batches on a thread per core "
+                            "(model.threads); drop pool=... and start_multi_process_pool()")
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size")
 
 
 def _finish(out: np.ndarray | list[np.ndarray], output_value: str, precision: str, normalize_embeddings: bool,

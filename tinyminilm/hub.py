@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DownloadError, IntegrityError
+from .errors import ConfigError, DownloadError, IntegrityError
 from .files import atomic_path
 
 log = logging.getLogger("tinyminilm")
@@ -341,6 +341,35 @@ def ensure_model(folder: Path | str | None = None, *, download: bool = True) -> 
         + "\n".join(attempts)
         + f"\nTo place them by hand, copy a sentence-transformers folder of that revision to {target} "
           f"(or pass its path to tinyminilm.load), with these SHA-256s:\n{files}")
+
+
+def resolve_model(model: str | os.PathLike | None = None, *, cache_folder: str | os.PathLike | None = None,
+                  local_files_only: bool = False) -> Path:
+    """The folder of the model named by `model`, as sentence-transformers resolves a model_name_or_path.
+
+    model: a local sentence-transformers model folder; or None, "sentence-transformers/all-MiniLM-L6-v2" or the
+    short "all-MiniLM-L6-v2" (a name without "/" means sentence-transformers/NAME, as sentence-transformers
+    reads it) for the pinned default model, found on disk or fetched and verified (see `ensure_model`).
+    cache_folder: where to look for, and put, the default model's files (default: `default_dir()` and the
+    other local candidates). local_files_only: never fetch; a missing model is a DownloadError.
+    Other Hub ids are refused with a ConfigError: tinyminilm fetches only its pinned model.
+    """
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ConfigError(f"model must be a model folder's path or {MODEL_ID!r}, got {type(model).__name__}")
+    name = None if model is None else os.fspath(model)
+    if name is not None and Path(name).expanduser().exists():
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"model {name!r} is a file; pass the folder of a sentence-transformers model")
+        return folder
+    if name is not None and "/" not in name and os.sep not in name:
+        name = f"sentence-transformers/{name}"  # as sentence-transformers maps a short name
+    if name is None or name.lower() == MODEL_ID.lower():
+        where = None if cache_folder is None else Path(cache_folder).expanduser() / MODEL_ID.split("/")[1]
+        return ensure_model(where, download=not local_files_only)
+    raise ConfigError(f"model {os.fspath(model)!r}: no such folder, and tinyminilm fetches only {MODEL_ID} (also "
+                      "accepted as all-MiniLM-L6-v2). For another BERT sentence-transformers model, download its "
+                      "folder and pass that folder's path")
 
 
 def copy_model(src: Path, dest: Path) -> None:

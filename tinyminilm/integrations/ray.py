@@ -214,15 +214,9 @@ def _check_output(path: str) -> None:
 
 def _resolve_model(model: str | Path | None) -> Path:
     """The model folder, resolved on the driver: the default model is fetched and verified here, once."""
-    from tinyminilm import MODEL_ID, hub
+    from tinyminilm import hub
 
-    if model is None or str(model) == MODEL_ID:
-        return hub.ensure_model().resolve()
-    folder = Path(model).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"model {str(model)!r}: no such folder. Pass the path of a sentence-transformers model "
-                          f"folder, or nothing for {MODEL_ID}")
-    return folder.resolve()
+    return hub.resolve_model(model).resolve()
 
 
 def default_blas_threads(num_actors: int) -> int:
