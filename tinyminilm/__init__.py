@@ -15,6 +15,8 @@ from .encoder import SentenceEncoder
 from .errors import (ConfigError, DownloadError, IntegrityError, TinyMiniLMError, TokenizerError,
                      WeightsError)
 from .hub import MODEL_ID, REVISION
+from .porting import SentenceTransformer
+from . import util  # NumPy only: `from tinyminilm import SentenceTransformer, util`, as from sentence_transformers
 
 __version__ = "0.1.0"
 
@@ -31,5 +33,5 @@ def load(model: str | os.PathLike | None = None) -> SentenceEncoder:
     return SentenceEncoder.from_folder(hub.resolve_model(model))
 
 
-__all__ = ["load", "SentenceEncoder", "MODEL_ID", "REVISION", "TinyMiniLMError", "ConfigError", "WeightsError",
+__all__ = ["load", "SentenceEncoder", "SentenceTransformer", "util", "MODEL_ID", "REVISION", "TinyMiniLMError", "ConfigError", "WeightsError",
            "TokenizerError", "IntegrityError", "DownloadError", "__version__"]

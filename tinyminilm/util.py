@@ -495,3 +495,26 @@ def quantize_embeddings(embeddings: Any, precision: str, ranges: Any = None,
 def _reject_ints(a: np.ndarray, name: str) -> None:
     if a.dtype in (np.int8, np.uint8):
         raise ArgumentTypeError(f"{name} must be float embeddings to quantize, got {a.dtype} (already quantized?)")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers sentence-transformers' guides use on embeddings
+# --------------------------------------------------------------------------------------------------------------
+
+def normalize_embeddings(embeddings: Any) -> np.ndarray:
+    """Rows scaled to unit L2 norm (a zero row stays zero), as sentence_transformers.util.normalize_embeddings:
+    float [n, dim] (or one [dim] vector) -> float32 of the same shape."""
+    raw = _asarray(embeddings, "embeddings")
+    return normalize(raw.astype(np.float32, copy=False))
+
+
+def truncate_embeddings(embeddings: Any, truncate_dim: int | None) -> np.ndarray:
+    """The first truncate_dim dimensions of each embedding (all of them for None), as
+    sentence_transformers.util.truncate_embeddings: [..., dim] -> [..., truncate_dim], not renormalized."""
+    raw = _asarray(embeddings, "embeddings")
+    if truncate_dim is None:
+        return raw
+    return raw[..., :check_int(truncate_dim, "truncate_dim", 1, raw.shape[-1])]
+
+
+pytorch_cos_sim = cos_sim  # sentence-transformers' older name, kept by it as an alias too

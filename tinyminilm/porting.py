@@ -1,0 +1,79 @@
+"""`SentenceTransformer(...)` for code written against sentence-transformers: porting is changing the import.
+
+    from tinyminilm import SentenceTransformer, util      # was: from sentence_transformers import ...
+    model = SentenceTransformer("all-MiniLM-L6-v2")
+
+It returns tinyminilm's SentenceEncoder, whose methods take sentence-transformers' arguments. Constructor
+arguments that only make sense with torch are accepted where they change nothing and refused, with the reason,
+where honouring them is impossible here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .encoder import SentenceEncoder
+from .errors import ArgumentError
+
+
+def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, device: str | None = None,  # noqa: N802
+                        prompts: dict[str, str] | None = None, default_prompt_name: str | None = None,
+                        cache_folder: str | os.PathLike | None = None, trust_remote_code: bool = False,
+                        revision: str | None = None, local_files_only: bool = False, token: bool | str | None = None,
+                        use_auth_token: bool | str | None = None, model_kwargs: dict[str, Any] | None = None,
+                        processor_kwargs: dict[str, Any] | None = None,
+                        tokenizer_kwargs: dict[str, Any] | None = None, config_kwargs: dict[str, Any] | None = None,
+                        model_card_data: Any = None, backend: str = "torch", similarity_fn_name: Any = None,
+                        truncate_dim: int | None = None) -> SentenceEncoder:
+    """Load a model as sentence_transformers.SentenceTransformer(...) does, for NumPy.
+
+    model_name_or_path: a local sentence-transformers folder, "all-MiniLM-L6-v2" or its full id
+    "sentence-transformers/all-MiniLM-L6-v2" (fetched and verified on first use; other Hub ids are refused), or
+    None for that same model.
+    Honoured as in sentence-transformers: prompts, default_prompt_name, similarity_fn_name, truncate_dim,
+    cache_folder (where the default model's files are looked for and put), local_files_only (never download).
+    Accepted because they change nothing here: device None or "cpu"; trust_remote_code (no code is ever loaded);
+    token / use_auth_token (the pinned model is public); revision None or the pinned one; backend "torch" (the
+    default name; the engine is NumPy whatever it says).
+    Refused with the reason: another device, backend "onnx" / "openvino", and non-empty model_kwargs,
+    processor_kwargs, tokenizer_kwargs, config_kwargs (torch dtypes, attention implementations, ...) or
+    model_card_data.
+    """
+    from . import hub
+
+    if device is not None and str(device) != "cpu":
+        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
+                            "device=None or 'cpu'")
+    if backend != "torch":
+        raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
+                            "leave backend at its default")
+    if revision is not None and revision != hub.REVISION:
+        raise ArgumentError(f"revision={revision!r}: tinyminilm pins {hub.MODEL_ID} at revision {hub.REVISION} "
+                            "(its files are checked against SHA-256s); pass revision=None")
+    for name, value in (("model_kwargs", model_kwargs), ("processor_kwargs", processor_kwargs),
+                        ("tokenizer_kwargs", tokenizer_kwargs), ("config_kwargs", config_kwargs)):
+        if value:
+            raise ArgumentError(f"{name}={value!r}: these are passed to torch / transformers, which tinyminilm "
+                                "does not use; drop them")
+    if model_card_data is not None:
+        raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
+    model = SentenceEncoder.from_folder(hub.resolve_model(model_name_or_path, cache_folder=cache_folder,
+                                                          local_files_only=local_files_only))
+    if prompts is not None:
+        if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in prompts.items()):
+            raise ArgumentError(f"prompts must be a dict of name: prompt strings, got {prompts!r}")
+        model.prompts.update(prompts)  # given prompts win over the model folder's, as in sentence-transformers
+    if default_prompt_name is not None:
+        if default_prompt_name not in model.prompts:
+            raise ArgumentError(f"default_prompt_name {default_prompt_name!r} is not one of the prompts "
+                                f"{sorted(model.prompts)}")
+        model.default_prompt_name = default_prompt_name
+    if similarity_fn_name is not None:
+        model.similarity_fn_name = similarity_fn_name
+    if truncate_dim is not None:
+        from .errors import check_int
+
+        model.truncate_dim = check_int(truncate_dim, "truncate_dim", 1, model.get_embedding_dimension())
+    return model
