@@ -38,7 +38,9 @@ def test_hidden_states_match_bert_model_with_random_padding(tmp_path, tiny_golde
 @pytest.mark.parametrize("name,flag,normalize", tiny_bert.VARIANTS)
 def test_sentence_embeddings_match_sentence_transformers(tmp_path, tiny_golden, name, flag, normalize):
     enc = tinyminilm.load(tiny_bert.make_folder(tmp_path / name, flag, normalize))
-    assert enc.config.pooling_mode == {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}[flag]
+    assert enc.config.pooling_mode == {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+                                       "pooling_mode_max_tokens": "max",
+                                       "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len"}[flag]
     assert enc.max_seq_length == tiny_bert.MAX_SEQ_LENGTH and enc.get_embedding_dimension() == 32
     off = tiny_golden[f"{name}_ids_offsets"]
     ref_ids = [tiny_golden[f"{name}_ids_flat"][off[i]:off[i + 1]].tolist() for i in range(len(off) - 1)]
