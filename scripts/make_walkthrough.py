@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tinyminilm
-from tinyminilm import tokenization as T
-from tinyminilm import explain as X
-from tinyminilm import model as M
+from tinyminilm import tokenization
+from tinyminilm import explain
+from tinyminilm import model as textbook
 
 DOC = ROOT / "docs" / "walkthrough.md"
 PICTURE = ROOT / "docs" / "attention.svg"
@@ -81,7 +81,7 @@ def code(*objs: Callable) -> str:
 
 def helpers(fns: list[Callable], shown: set[Callable]) -> list[Callable]:
     """The other model.py functions that `fns` call (transitively), in first-call order, so an excerpt is whole."""
-    own = {name: f for name, f in vars(M).items() if inspect.isfunction(f) and f.__module__ == M.__name__}
+    own = {name: f for name, f in vars(textbook).items() if inspect.isfunction(f) and f.__module__ == textbook.__name__}
     found: list[Callable] = []
     todo = list(fns)
     while todo:
@@ -172,7 +172,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
              pooling=cfg.pooling_mode, head=str(HEAD))
 
     # 1. Tokenization ------------------------------------------------------------------------------------------
-    exp = X.explain_text(model, SENTENCE)
+    exp = explain.explain_text(model, SENTENCE)
     ids, tokens = exp.ids, exp.tokens
     L = len(ids)
     pos = tokens.index(FOCUS)
@@ -223,13 +223,13 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     # 3. Attention ----------------------------------------------------------------------------------------------
     layer = p["layers"][0]
     x = exp.hidden_states[0][None]  # [1, L, H]
-    qkv = M.linear(x, **layer["qkv"])  # [1, L, 3H]
+    qkv = textbook.linear(x, **layer["qkv"])  # [1, L, 3H]
     q, k, _ = np.split(qkv, 3, axis=-1)  # 3 × [1, L, H]
     h = HEAD - 1
     qh = q[0, :, h * D:(h + 1) * D]  # [L, D]: this head's slice of the query vectors
     kh = k[0, :, h * D:(h + 1) * D]  # [L, D]
     scores = qh[pos] @ kh.T / np.float32(math.sqrt(D))  # [L]: query FOCUS against every key
-    weights = M.softmax(scores[None])[0]  # [L]
+    weights = textbook.softmax(scores[None])[0]  # [L]
     _require(np.abs(weights - exp.attentions[0][h, pos]).max() < 1e-5,
              "layer 1's attention weights, recomputed from q and k")
     v.update(qkv_shape=shape(qkv), qkv_w=shape(layer["qkv"]["w"]), q_shape=shape((1, n_head, L, D)),
@@ -240,7 +240,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
              top_key=tokens[int(weights.argmax())], top_weight=f4(weights.max()))
 
     pad_att: list[np.ndarray] = []
-    M.transformer(p, cfg, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], attentions=pad_att)
+    textbook.transformer(p, cfg, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], attentions=pad_att)
     mask_bias = (1 - batch["attention_mask"].astype(np.float32)) * np.finfo(np.float32).min  # as model.transformer
     v["mask_bias"] = " ".join(f"{b + 0.0:.4g}" for b in mask_bias[1])  # + 0.0 turns -0.0 into 0
     w_short = pad_att[0][1, h, 0]  # [L]: the short text's [CLS] looking at its 12 keys (6 of them padding)
@@ -257,11 +257,11 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     v.update(cls_share=f4(cls_share), uniform=f4(1 / L))
 
     # 4. Residual + LayerNorm, 5. feed-forward ------------------------------------------------------------------
-    a = M.attention(x, np.zeros((1, L), np.float32), layer["qkv"], layer["attn_out"], n_head)  # [1, L, H]
-    x1 = M.layer_norm(x + a, **layer["ln_attn"], eps=eps)  # [1, L, H]
-    pre = M.linear(x1, **layer["ffn_in"])  # [1, L, I]
-    f = M.feed_forward(x1, layer["ffn_in"], layer["ffn_out"])  # [1, L, H]
-    x2 = M.layer_norm(x1 + f, **layer["ln_ffn"], eps=eps)  # [1, L, H]
+    a = textbook.attention(x, np.zeros((1, L), np.float32), layer["qkv"], layer["attn_out"], n_head)  # [1, L, H]
+    x1 = textbook.layer_norm(x + a, **layer["ln_attn"], eps=eps)  # [1, L, H]
+    pre = textbook.linear(x1, **layer["ffn_in"])  # [1, L, I]
+    f = textbook.feed_forward(x1, layer["ffn_in"], layer["ffn_out"])  # [1, L, H]
+    x2 = textbook.layer_norm(x1 + f, **layer["ln_ffn"], eps=eps)  # [1, L, H]
     _require(np.abs(x2[0] - exp.hidden_states[1]).max() < 1e-4, "layer 1, recomputed step by step")
     r = x + a
     rz = (r - r.mean(-1, keepdims=True)) / np.sqrt(r.var(-1, keepdims=True) + np.float32(eps))
@@ -270,13 +270,13 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
              r_std=f4(r[0, pos].std()), rz_mean=f4(rz[0, pos].mean()), rz_std=f4(rz[0, pos].std()),
              pre_shape=shape(pre), ffn_in_w=shape(layer["ffn_in"]["w"]), ffn_out_w=shape(layer["ffn_out"]["w"]),
              pre_neg=f4((pre < 0).mean()), pre_focus=vec(pre[0, pos], 6),
-             gelu_focus=vec(M.gelu(pre[0, pos]), 6))
+             gelu_focus=vec(textbook.gelu(pre[0, pos]), 6))
 
     grid = np.array([-3, -2, -1, -0.5, 0, 0.5, 1, 2, 3], np.float32)
     exact = [float(t) / 2 * (1 + math.erf(float(t) / math.sqrt(2))) for t in grid]
     tanh = [0.5 * float(t) * (1 + math.tanh(math.sqrt(2 / math.pi) * (float(t) + 0.044715 * float(t) ** 3)))
             for t in grid]
-    ours = M.gelu(grid)
+    ours = textbook.gelu(grid)
     v["gelu_table"] = table(["x", *[f"{t:g}" for t in grid]],
                             [["GELU(x), tinyminilm (float32)", *[f4(t) for t in ours]],
                              ["x·Φ(x) with math.erf (float64)", *[f4(t) for t in exact]],
@@ -284,7 +284,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
     dense = np.linspace(-8, 8, 16_001, dtype=np.float32)
     exact_d = np.array([t / 2 * (1 + math.erf(t / math.sqrt(2))) for t in dense.astype(np.float64)])
     tanh_d = 0.5 * dense.astype(np.float64) * (1 + np.tanh(math.sqrt(2 / math.pi) * (dense + 0.044715 * dense ** 3)))
-    err = float(np.abs(M.gelu(dense) - exact_d).max())
+    err = float(np.abs(textbook.gelu(dense) - exact_d).max())
     v["gelu_err"] = "less than 1e-5" if err < 1e-5 else "MORE than 1e-5 (look at model.gelu)"
     v["tanh_err"] = f4(np.abs(tanh_d - exact_d).max())
 
@@ -310,14 +310,14 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
              encode_diff=f4(np.abs(embs[0] - exp.embedding).max()))
 
     # Code excerpts ---------------------------------------------------------------------------------------------
-    shown = {M.linear, M.layer_norm, M.softmax, M.attention, M.feed_forward, M.gelu}
-    v.update(code_tokenizer=code(T.Tokenizer.__init__, T.Tokenizer.pad), code_embed=code(M.embed),
-             code_layer_norm=code(M.layer_norm),
-             code_attention=code(M.linear, M.attention, M.softmax, *helpers([M.attention, M.softmax], shown)),
-             code_layer=code(M.encoder_layer),
-             code_ffn=code(M.feed_forward, M.gelu, *helpers([M.feed_forward, M.gelu], shown)),
-             code_transformer=code(M.transformer), code_pool=code(M.pool),
-             code_normalize=code(M.normalize, M.sentence_embedding))
+    shown = {textbook.linear, textbook.layer_norm, textbook.softmax, textbook.attention, textbook.feed_forward, textbook.gelu}
+    v.update(code_tokenizer=code(tokenization.Tokenizer.__init__, tokenization.Tokenizer.pad), code_embed=code(textbook.embed),
+             code_layer_norm=code(textbook.layer_norm),
+             code_attention=code(textbook.linear, textbook.attention, textbook.softmax, *helpers([textbook.attention, textbook.softmax], shown)),
+             code_layer=code(textbook.encoder_layer),
+             code_ffn=code(textbook.feed_forward, textbook.gelu, *helpers([textbook.feed_forward, textbook.gelu], shown)),
+             code_transformer=code(textbook.transformer), code_pool=code(textbook.pool),
+             code_normalize=code(textbook.normalize, textbook.sentence_embedding))
     return v
 
 
@@ -586,7 +586,7 @@ def render_explain_golden(model: tinyminilm.SentenceEncoder) -> str:
     """tests/golden/explain.txt: a header, then `tinyminilm explain` output for SENTENCE."""
     header = (f"# `tinyminilm explain` on the walkthrough sentence, written by scripts/make_walkthrough.py "
               f"(tinyminilm {tinyminilm.__version__}, numpy {np.__version__}); floats compared at 4 decimals\n")
-    return header + X.format_explanation(X.explain_text(model, SENTENCE))
+    return header + explain.format_explanation(explain.explain_text(model, SENTENCE))
 
 
 def strip_header(text: str) -> str:
@@ -597,7 +597,7 @@ def strip_header(text: str) -> str:
 def outputs(model: tinyminilm.SentenceEncoder) -> dict[Path, str]:
     """Every file this script writes, with its content."""
     return {DOC: render(model), GOLDEN_EXPLAIN: render_explain_golden(model),
-            PICTURE: X.render_svg(X.explain_text(model, SENTENCE))}
+            PICTURE: explain.render_svg(explain.explain_text(model, SENTENCE))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -619,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.relative_to(ROOT)}: up to date (at 4-decimal rounding), left as is")
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        X.write_svg(path, text)  # an atomic write (temporary file + rename); works for any text
+        explain.write_svg(path, text)  # an atomic write (temporary file + rename); works for any text
         print(f"wrote {path.relative_to(ROOT)} ({len(text):,} characters)")
     if stale:
         print(f"{len(stale)} file(s) out of date: {REGENERATE}")

@@ -354,7 +354,7 @@ BAD_INPUTS = [
     ("header.csv", b"text\n", [], "header.csv: empty input"),
     ("doc.json", b'["a"]', [], "doc.json: a .json file is not read"),
     ("ok.txt", b"hello\n", ["--field", "x"], "--field applies to .jsonl inputs"),
-    ("ok.txt", b"hello\n", ["--truncate-dim", "33"], "--truncate-dim 33: must be from 1 to 32"),
+    ("ok.txt", b"hello\n", ["--truncate-dim", "33"], "--truncate-dim must be an integer from 1 to 32"),
 ]
 
 

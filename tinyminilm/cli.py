@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ArgumentError, InputError, TinyMiniLMError
+from .errors import ArgumentError, InputError, TinyMiniLMError, check_int
 from .files import TextFile, atomic_path, check_output, open_input, records, scan, spool_stdin
 
 CHUNK_BATCHES = 8  # texts are read and encoded 8 batches at a time; memory is bounded by this, not by the file
@@ -109,34 +109,28 @@ def _input(path: str, args: argparse.Namespace, option: str = "--input") -> Iter
 
 
 def _check_dims(model, args: argparse.Namespace) -> int:
-    """The embedding width after --truncate-dim; raises ValueError naming the option if it is out of range."""
+    """The embedding width after --truncate-dim; raises ArgumentError naming the option if it is out of range."""
     dim = model.get_embedding_dimension()
     k = getattr(args, "truncate_dim", None)
-    if k is None:
-        return dim
-    if not 1 <= k <= dim:
-        raise ArgumentError(f"--truncate-dim {k}: must be from 1 to {dim}, the model's dimension")
-    return k
+    return dim if k is None else check_int(k, "--truncate-dim", 1, dim, " (the model's dimension)")
 
 
 def _encode_chunks(model, items: Iterable[tuple[int | None, str]], *, batch_size: int, truncate_dim: int | None,
                    bar) -> Iterator[tuple[list[int | None], np.ndarray]]:
     """(line numbers, float32 [c, dim]) for consecutive chunks of CHUNK_BATCHES * batch_size texts."""
-    chunk_size = CHUNK_BATCHES * batch_size
-    lines: list[int | None] = []
-    texts: list[str] = []
-    for line, text in items:
-        lines.append(line)
-        texts.append(text)
-        if len(texts) == chunk_size:
-            yield lines, model.encode(texts, batch_size=batch_size, truncate_dim=truncate_dim)  # [c, dim]
-            if bar is not None:
-                bar.update(len(texts))
-            lines, texts = [], []
-    if texts:
-        yield lines, model.encode(texts, batch_size=batch_size, truncate_dim=truncate_dim)
+    lines: list[int | None] = []  # the line numbers of the texts read so far and not yet handed out
+
+    def texts() -> Iterator[str]:
+        for line, text in items:
+            lines.append(line)
+            yield text
+
+    for emb in model.encode_chunks(texts(), batch_size=batch_size, chunk_size=CHUNK_BATCHES * batch_size,
+                                   truncate_dim=truncate_dim):  # [c, dim], after reading exactly c more texts
+        chunk_lines, lines[:] = lines[:len(emb)], lines[len(emb):]
+        yield chunk_lines, emb
         if bar is not None:
-            bar.update(len(texts))
+            bar.update(len(emb))
 
 
 def _out_shape(precision: str, dim: int) -> tuple[np.dtype, int]:
