@@ -49,9 +49,8 @@ def cpu_name() -> str:
 
 
 def blas_kernel() -> str:
+    import numpy  # noqa: F401 - loads the BLAS that threadpoolctl reports
     from threadpoolctl import threadpool_info
-
-    import numpy  # noqa: F401 - loads the BLAS threadpoolctl reports
 
     for lib in threadpool_info():
         if lib.get("user_api") == "blas":
@@ -158,8 +157,6 @@ def main() -> None:
         sys.exit("wrk is not on PATH: install it (Debian: apt-get install -y wrk) or pass --generator httpx")
     generate = run_wrk if args.generator == "wrk" else run_httpx
 
-    import numpy as np
-
     import tinyminilm
 
     load_before = open("/proc/loadavg", encoding="utf-8").read().split()[0]
@@ -257,7 +254,6 @@ def main() -> None:
     print(f"| RSS at rest / peak under load, MiB | {rss_rest:.0f} / {peak[0]:.0f} | | |")
     print(f"| process start to first answered request, s | {first_answer:.2f} | | |")
     print(f"| non-200 answers | {q_err + b_err} | | 0 |")
-    _ = np
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import random
 import re
@@ -220,12 +219,12 @@ def test_64_concurrent_clients_get_their_own_vectors(server, model):
 BAD = [  # (route, body, status, text in the message, OpenAI param)
     ("/v1/embeddings", b'{"input": "x",', 400, "not valid JSON", None),
     ("/v1/embeddings", b"", 400, "body is empty", None),
-    ("/v1/embeddings", b"[1, 2]", 400, "is a JSON array; send a JSON object", None),
+    ("/v1/embeddings", b"[1, 2]", 400, "the request body is an array; send a JSON object", None),
     ("/v1/embeddings", b'{"input": "\xff\xfe"}', 400, "not valid UTF-8", None),
     ("/v1/embeddings", b'{"model": "all-MiniLM-L6-v2"}', 400, "`input` is missing", "input"),
     ("/v1/embeddings", b'{"input": 5}', 400, "`input` is a number", "input"),
     ("/v1/embeddings", b'{"input": []}', 400, "`input` is an empty list", "input"),
-    ("/v1/embeddings", b'{"input": ["ok", null]}', 400, "`input[1]` is a null", "input[1]"),
+    ("/v1/embeddings", b'{"input": ["ok", null]}', 400, "`input[1]` is null", "input[1]"),
     ("/v1/embeddings", b'{"input": [101, 2023, 102]}', 400, "`input[0]` is token ids", "input[0]"),
     ("/v1/embeddings", b'{"input": ["ok", [101, 102]]}', 400, "`input[1]` is token ids", "input[1]"),
     ("/v1/embeddings", b'{"input": ["ok", "bad \\ud800 here"]}', 400, "`input[1]` is not valid Unicode: a lone "
@@ -240,7 +239,7 @@ BAD = [  # (route, body, status, text in the message, OpenAI param)
     ("/v1/nothing", b"{}", 404, "no route", None),
     ("/embed", b'{"inputs": []}', 400, "`inputs` is an empty list", None),
     ("/embed", b'{"input": "x"}', 400, "`inputs` is missing", None),
-    ("/embed", b'{"inputs": ["a", {"t": 1}]}', 400, "`inputs[1]` is a object", None),
+    ("/embed", b'{"inputs": ["a", {"t": 1}]}', 400, "`inputs[1]` is an object", None),
     ("/embed", b'{"inputs": "x", "normalize": "yes"}', 400, "`normalize` is a string", None),
     ("/embed", b'{"inputs": "x", "truncate": 1}', 400, "`truncate` is a number", None),
     ("/embed", b'{"inputs": "x", "truncation_direction": "Left"}', 400, "right only", None),

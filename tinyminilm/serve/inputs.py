@@ -43,15 +43,16 @@ def parse_json(body: bytes) -> dict[str, Any]:
     except RecursionError:
         raise ApiError(400, "the request body is nested too deeply; send a flat JSON object") from None
     if not isinstance(value, dict):
-        raise ApiError(400, f"the request body is a JSON {_json_type(value)}; send a JSON object")
+        raise ApiError(400, f"the request body is {_json_type(value)}; send a JSON object")
     return value
 
 
 def _json_type(value: Any) -> str:
+    """What a JSON value is, with its article: "null", "a number", "an array", ..."""
     if value is None:
         return "null"
-    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), type(value).__name__)
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
+            dict: "an object"}.get(type(value), type(value).__name__)
 
 
 def check_texts(value: Any, field: str, max_inputs: int) -> list[str]:
@@ -60,7 +61,7 @@ def check_texts(value: Any, field: str, max_inputs: int) -> list[str]:
         raise ApiError(400, f"`{field}` is missing; send a string or a list of strings", param=field)
     texts = [value] if isinstance(value, str) else value
     if not isinstance(texts, list):
-        raise ApiError(400, f"`{field}` is a {_json_type(value)}; send a string or a list of strings", param=field)
+        raise ApiError(400, f"`{field}` is {_json_type(value)}; send a string or a list of strings", param=field)
     if not texts:
         raise ApiError(400, f"`{field}` is an empty list; send at least one string", param=field, code="empty_input")
     if len(texts) > max_inputs:
@@ -79,7 +80,7 @@ def check_texts(value: Any, field: str, max_inputs: int) -> list[str]:
                 isinstance(t, list) and t and all(isinstance(x, int) and not isinstance(x, bool) for x in t)):
             raise ApiError(400, f"`{name}` is token ids; this server accepts text only (ids made by another "
                                 "tokenizer would embed something else): send the strings", param=name)
-        raise ApiError(400, f"`{name}` is a {_json_type(t)}; send a string", param=name)
+        raise ApiError(400, f"`{name}` is {_json_type(t)}; send a string", param=name)
     return texts
 
 
@@ -88,7 +89,7 @@ def _optional_bool(body: dict, field: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise ApiError(400, f"`{field}` is a {_json_type(value)}; send true or false", param=field)
+        raise ApiError(400, f"`{field}` is {_json_type(value)}; send true or false", param=field)
     return value
 
 
@@ -117,7 +118,7 @@ def parse_openai(body: dict[str, Any], max_inputs: int, dim: int) -> OpenAIReque
     texts = check_texts(body.get("input"), "input", max_inputs)
     model = body.get("model")
     if model is not None and not isinstance(model, str):
-        raise ApiError(400, f"`model` is a {_json_type(model)}; send the model's name as a string", param="model")
+        raise ApiError(400, f"`model` is {_json_type(model)}; send the model's name as a string", param="model")
     fmt = body.get("encoding_format")
     if fmt is not None and fmt not in ("float", "base64"):
         raise ApiError(400, f"`encoding_format` is {json.dumps(fmt)}; send \"float\" or \"base64\"",
