@@ -234,6 +234,8 @@ BAD = [  # (route, body, status, text in the message, OpenAI param)
     ("/v1/embeddings", b'{"input": "x", "dimensions": 0}', 400, "`dimensions` is 0", "dimensions"),
     ("/v1/embeddings", b'{"input": "x", "dimensions": 385}', 400, "from 1 to 384", "dimensions"),
     ("/v1/embeddings", b'{"input": "x", "dimensions": "8"}', 400, "`dimensions`", "dimensions"),
+    ("/v1/embeddings", b'{"input": "x", "dimensions": 1' + b"0" * 5000 + b"}", 400, "not valid JSON", None),
+    ("/v1/embeddings", b'{"input": ' + b"[" * 100000 + b"]" * 100000 + b"}", 400, "nested too deeply", None),
     ("/v1/embeddings", b'{"input": "x", "model": 3}', 400, "`model` is a number", "model"),
     ("/v1/embeddings", b'{"input": "x", "model": "gpt-4"}', 404, "`gpt-4` does not exist", "model"),
     ("/v1/nothing", b"{}", 404, "no route", None),

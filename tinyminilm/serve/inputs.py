@@ -42,6 +42,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
         raise ApiError(400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except RecursionError:
         raise ApiError(400, "the request body is nested too deeply; send a flat JSON object") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ApiError(400, f"the request body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
         raise ApiError(400, f"the request body is {_json_type(value)}; send a JSON object")
     return value
