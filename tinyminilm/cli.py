@@ -656,6 +656,7 @@ def _add_serve(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """`tinyminilm serve`: run the HTTP server until SIGTERM or Ctrl-C (exit 0 once the requests in flight end)."""
     try:
         from .serve.server import run
     except ImportError as e:
