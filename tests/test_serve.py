@@ -351,31 +351,37 @@ def _body_limit_while_reading(port: int) -> None:
 
 
 def test_sigterm_finishes_requests_in_flight(model):
+    """A long request first holds the batcher (FIFO), so the 20 after it are surely all in flight at SIGTERM."""
     s = Server("--max-batch-tokens", "1024", env={"TINYMINILM_API_KEY": KEY})  # the key from the environment
     rng = random.Random(7)
-    bodies = [_texts(rng, 16, 25, 40) for _ in range(20)]
-    results: list = [None] * 20
+    bodies = [_texts(rng, 64, 300, 300)] + [_texts(rng, 16, 25, 40) for _ in range(20)]  # 64 x 256 tokens first
+    results: list = [None] * len(bodies)
 
     def call(i: int) -> None:
         try:
-            r = httpx.post(s.url + "/embed", json={"inputs": bodies[i]}, headers=AUTH, timeout=300)
+            r = httpx.post(s.url + "/embed", json={"inputs": bodies[i], "truncate": True}, headers=AUTH, timeout=300)
             results[i] = (r.status_code, r.json())
         except Exception as e:  # noqa: BLE001 - reported by the assertion below
             results[i] = (None, repr(e))
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+    def wait_in_flight(n: int) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # received, and queued or running
+            text = httpx.get(s.url + "/metrics", headers=AUTH).text
+            m = re.search(r"^tinyminilm_queue_requests (\S+)", text, re.M)
+            if m and float(m.group(1)) >= n:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"never {n} requests in flight together:\n{s.output()}")
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(bodies))]
     try:
         assert httpx.get(s.url + "/metrics").status_code == 401  # TINYMINILM_API_KEY is in force
-        for t in threads:
+        threads[0].start()
+        wait_in_flight(1)
+        for t in threads[1:]:
             t.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # all 20 received and queued or running
-            m = re.search(r"^tinyminilm_queue_requests (\S+)", httpx.get(s.url + "/metrics", headers=AUTH).text, re.M)
-            if m and float(m.group(1)) >= 20:
-                break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the 20 requests never were in flight together")
+        wait_in_flight(21)
         s.proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(300)
@@ -383,7 +389,7 @@ def test_sigterm_finishes_requests_in_flight(model):
     finally:
         output = s.output()
         s.stop()
-    assert [r[0] for r in results] == [200] * 20, (results, output)
+    assert [r[0] for r in results] == [200] * 21, (results, output)
     for body, (_, vectors) in zip(bodies, results):
         assert np.abs(np.array(vectors, dtype=np.float32) - model.encode(body)).max() <= 1e-6
     assert code == 0, output
