@@ -393,3 +393,23 @@ def test_sigterm_finishes_requests_in_flight(model):
     for body, (_, vectors) in zip(bodies, results):
         assert np.abs(np.array(vectors, dtype=np.float32) - model.encode(body)).max() <= 1e-6
     assert code == 0, output
+
+
+@pytest.mark.parametrize("flag", ["pooling_mode_max_tokens", "pooling_mode_cls_token", "pooling_mode_mean_tokens",
+                                  "pooling_mode_mean_sqrt_len_tokens"])
+def test_unnormalized_vectors_follow_the_models_pooling(tmp_path, flag):
+    """TEI's normalize=false gives the pooled vector before the Normalize module, for every pooling mode."""
+    import tiny_bert
+    import tinyminilm
+    from tinyminilm.serve.batcher import Batcher
+
+    model = tinyminilm.load(tiny_bert.make_folder(tmp_path / "m", flag, True))
+    texts = ["the cat sat on the mat.", "hello world", "a quick brown fox jumps over the lazy dog!"]
+    batcher = Batcher(model, max_batch_tokens=1024, max_concurrent_requests=4)
+    batcher.start()
+    try:
+        raw = batcher.submit(texts, [len(x) for x in model.token_ids(texts)], raw=True).result(timeout=60)
+    finally:
+        batcher.stop(timeout=60)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    np.testing.assert_allclose(raw / norms, model.encode(texts), atol=1e-6)  # the same direction as encode's

@@ -167,9 +167,9 @@ class Batcher:
                 self._report_queue()
 
     def _raw_vectors(self, texts: list[str]) -> np.ndarray:
-        """Pooled, unnormalized vectors [n, dim]: the token embeddings pooled as the model's config says."""
+        """Pooled, unnormalized vectors [n, dim]: each text's token embeddings pooled as the model's config says."""
+        from ..fast import pool
+
         tokens = self.model.encode(texts, batch_size=len(texts), output_value="token_embeddings")
         mode = self.model.config.pooling_mode
-        if mode == "cls":
-            return np.stack([t[0] for t in tokens])
-        return np.stack([t.mean(axis=0) for t in tokens])  # mean pooling over the text's own tokens
+        return np.stack([pool(t[None], np.ones((1, len(t)), np.int64), mode)[0] for t in tokens])  # [n, dim]
