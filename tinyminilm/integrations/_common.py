@@ -133,7 +133,7 @@ class EncodeOptions:
         """
         if isinstance(texts, (str, bytes)):
             raise TypeError(f"texts must be a list of str, got a single {type(texts).__name__}; wrap it in a list")
-        return self.encoder().encode(list(texts), batch_size=self.batch_size,
+        return self.encoder().encode(texts, batch_size=self.batch_size,  # encode's errors for None, non-str items
                                      normalize_embeddings=self.normalize_embeddings, truncate_dim=self.truncate_dim)
 
     def embed_one(self, text: str, name: str = "text") -> np.ndarray:

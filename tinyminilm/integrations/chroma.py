@@ -15,7 +15,7 @@ imported there (importing it registers the name with Chroma).
 Chroma's own default (`DefaultEmbeddingFunction`, i.e. `ONNXMiniLM_L6_V2`) is the same model run by onnxruntime
 from an ONNX file it downloads on first use; it truncates at 256 tokens and mean-pools as sentence-transformers
 does. Chroma refuses a second embedding function on a collection that has one: to move an existing collection
-over, create a new collection with this function and copy ids, documents and metadatas into it (README, "Chroma").
+over, create a new collection with this function and copy ids, documents and metadatas into it: `reembed`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..util import check_int
 from ._common import EncodeOptions, require
 
 require("chromadb", "chroma", "tinyminilm.integrations.chroma")
@@ -101,4 +102,30 @@ class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
                                  "collection with the new function and add the documents again")
 
 
-__all__ = ["TinyMiniLMEmbeddingFunction"]
+def reembed(source: Any, target: Any, *, batch_size: int = 500) -> int:
+    """Copy every record's id, document and metadata from collection `source` into `target`, which embeds the
+    documents with its own function; returns the number copied. `source` is left as it is.
+
+    This is how a collection made with another embedding function (Chroma's default, say) moves to this one:
+    Chroma refuses a second function on an existing collection, so create `target` with
+    `embedding_function=TinyMiniLMEmbeddingFunction()`, copy, then delete the old collection. Records are read and
+    added `batch_size` at a time, so memory holds one batch. A record without a document (added as a vector only)
+    cannot be re-embedded: that is a ValueError naming its id, raised before anything of its batch is added.
+    """
+    batch_size = check_int(batch_size, "batch_size")
+    copied = 0
+    while True:
+        page = source.get(include=["documents", "metadatas"], limit=batch_size, offset=copied)
+        if not page["ids"]:
+            return copied
+        for id_, doc in zip(page["ids"], page["documents"]):
+            if doc is None:
+                raise ValueError(f"record {id_!r} has no document, only a vector: it cannot be re-embedded; add "
+                                 "its text to the source collection, or delete the record, and copy again")
+        metadatas = page["metadatas"]
+        target.add(ids=page["ids"], documents=page["documents"],
+                   metadatas=None if all(m is None for m in metadatas) else metadatas)
+        copied += len(page["ids"])
+
+
+__all__ = ["TinyMiniLMEmbeddingFunction", "reembed"]
