@@ -84,9 +84,10 @@ def odd_texts(golden_texts) -> list[str]:
     return ODD_TEXTS + [t["text"] for t in golden_texts[::9]]
 
 
-def run_with_ticker(make_coroutine) -> tuple[object, int]:
-    """asyncio.run(make_coroutine()) beside a ticker task that counts every 2 ms: (its result, the ticks counted
-    while it ran). Work done on the event loop's own thread leaves the ticker at one tick at most until it ends."""
+def run_beside_ticker(make_coroutine, min_ticks: int = 0):
+    """asyncio.run(make_coroutine()) beside a ticker task that counts every 2 ms, and its result; fails unless the
+    ticker ran at least `min_ticks` times meanwhile. Work done on the event loop's own thread would leave it at one
+    tick at most until that work ends, so min_ticks=5 on a call of a second or more shows the loop was free."""
     import asyncio
 
     async def main():
@@ -107,4 +108,6 @@ def run_with_ticker(make_coroutine) -> tuple[object, int]:
         await task
         return result, counted
 
-    return asyncio.run(main())
+    result, ticks = asyncio.run(main())
+    assert ticks >= min_ticks, f"the event loop ran a ticker only {ticks} times meanwhile: it was blocked"
+    return result

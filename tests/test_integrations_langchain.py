@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import QUERIES, run_with_ticker
+from conftest import QUERIES, run_beside_ticker
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore
 
@@ -59,8 +59,6 @@ def test_in_memory_vector_store_ranks_as_semantic_search(embeddings, docs, expec
 
 def test_async_methods_give_the_same_vectors_without_blocking_the_loop(embeddings, docs):
     texts = docs[:200]
-    vectors, ticks = run_with_ticker(lambda: embeddings.aembed_documents(texts))
+    vectors = run_beside_ticker(lambda: embeddings.aembed_documents(texts), min_ticks=5)
     assert vectors == embeddings.embed_documents(texts)  # the same floats, bit for bit
-    assert ticks >= 5, f"the event loop ran a ticker only {ticks} times while embedding: it was blocked"
-    query, _ = run_with_ticker(lambda: embeddings.aembed_query(texts[0]))
-    assert query == embeddings.embed_query(texts[0])
+    assert run_beside_ticker(lambda: embeddings.aembed_query(texts[0])) == embeddings.embed_query(texts[0])

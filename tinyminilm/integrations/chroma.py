@@ -39,9 +39,9 @@ _VECTOR_OPTIONS = ("normalize_embeddings", "truncate_dim")
 class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     """A Chroma `EmbeddingFunction`: documents in, `encode`'s float32 vectors out (one 1-D array per document).
 
-    model: a local sentence-transformers model folder, or None for all-MiniLM-L6-v2 (fetched and verified on first
-    use). batch_size, normalize_embeddings, truncate_dim: as in `encode`. threads: batches encoded at once
-    (`encoder.threads`), None for all CPUs. Instances with the same folder and threads share one loaded model.
+    The options (model folder, batch_size, normalize_embeddings, truncate_dim, threads) are those of every adapter,
+    described in `tinyminilm.integrations._common.EncodeOptions`; instances with the same folder and threads share
+    one loaded model.
     """
 
     def __init__(self, model: str | Path | None = None, *, batch_size: int = 32, normalize_embeddings: bool = False,

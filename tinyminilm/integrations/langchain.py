@@ -24,9 +24,9 @@ from langchain_core.embeddings import Embeddings  # noqa: E402
 class TinyMiniLMEmbeddings(Embeddings):
     """A `langchain_core.embeddings.Embeddings`: `encode`'s vectors as lists of floats.
 
-    model: a local sentence-transformers model folder, or None for all-MiniLM-L6-v2 (fetched and verified on first
-    use). batch_size, normalize_embeddings, truncate_dim: as in `encode`. threads: batches encoded at once
-    (`encoder.threads`), None for all CPUs. Instances with the same folder and threads share one loaded model.
+    The options (model folder, batch_size, normalize_embeddings, truncate_dim, threads) are those of every adapter,
+    described in `tinyminilm.integrations._common.EncodeOptions`; instances with the same folder and threads share
+    one loaded model.
 
     The async methods run the encoding on a worker thread (`asyncio.to_thread`), so the event loop keeps serving
     other tasks meanwhile; NumPy releases the GIL in its matrix products.

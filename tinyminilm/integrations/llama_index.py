@@ -28,9 +28,9 @@ from pydantic import PrivateAttr  # noqa: E402  (pydantic comes with llama-index
 class TinyMiniLMEmbedding(BaseEmbedding):
     """A LlamaIndex `BaseEmbedding` (a pydantic model): `encode`'s vectors as lists of floats.
 
-    model: a local sentence-transformers model folder, or None for all-MiniLM-L6-v2 (fetched and verified on first
-    use). batch_size, normalize_embeddings, truncate_dim: as in `encode`. threads: batches encoded at once
-    (`encoder.threads`), None for all CPUs. Instances with the same folder and threads share one loaded model.
+    The options (model folder, batch_size, normalize_embeddings, truncate_dim, threads) are those of every adapter,
+    described in `tinyminilm.integrations._common.EncodeOptions`; instances with the same folder and threads share
+    one loaded model.
     embed_batch_size: texts LlamaIndex hands over per call (its own field; default here 256 rather than its 10,
     since `encode` sorts the texts of a call by length and batches them with little padding).
 
