@@ -43,6 +43,7 @@ def test_options_are_encodes(model_dir, model):
     emb = TinyMiniLMEmbedding(model_dir, batch_size=2, truncate_dim=16, normalize_embeddings=True,
                               embed_batch_size=2)  # LlamaIndex hands over 2 texts per call
     assert emb.truncate_dim == 16 and emb.embed_batch_size == 2  # the options are pydantic fields too
+    assert TinyMiniLMEmbedding.from_dict(emb.to_dict()).to_dict() == emb.to_dict()  # LlamaIndex's serialization
     np.testing.assert_allclose(emb.get_text_embedding_batch(texts),
                                model.encode(texts, truncate_dim=16, normalize_embeddings=True), atol=1e-6, rtol=0)
 
