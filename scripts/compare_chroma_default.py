@@ -89,10 +89,10 @@ def main() -> None:
     ours = model.encode(corpus)
     print(f"{cpu_name()}; numpy {np.__version__}; {len(corpus)} texts (the 370 golden texts, then the 4,000 stdlib "
           "docstrings of scripts/data)")
+    chroma = None if args.truncation_only else chroma_default(args.onnx_dir, corpus)
     print("| compared | max abs diff per text: median / max | cosine, min | top-10 ids of 370 queries |")
     print("|---|---|---|---|")
-    if not args.truncation_only:
-        chroma = chroma_default(args.onnx_dir, corpus)
+    if chroma is not None:
         print(f"| Chroma's default pipeline vs tinyminilm | {row(chroma, ours, corpus)} |")
 
     model.max_seq_length = 128
