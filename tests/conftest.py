@@ -41,3 +41,73 @@ def golden_texts() -> list[dict]:
 def golden_ids(golden: dict, i: int) -> list[int]:
     off = golden["ids_offsets"]
     return golden["ids_flat"][off[i]:off[i + 1]].tolist()
+
+
+# --- shared by the framework adapter tests (test_integrations_*.py) -----------------------------------------------
+
+DOCSTRINGS = Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt"
+QUERIES = ["how do I parse command line arguments", "read a file line by line", "open a network socket",
+           "compress data with gzip", "current date and time", "run a subprocess and capture its output",
+           "regular expression match", "sort a list in place", "convert a string to bytes",
+           "thread safe queue", "how do I reset my router password", "why is the sky blue"]
+
+
+@pytest.fixture(scope="session")
+def docs() -> list[str]:
+    """1,000 real paragraphs: every 4th line of CPython's standard-library docstrings (3 to 256 words)."""
+    lines = DOCSTRINGS.read_text(encoding="utf-8").splitlines()[::4]
+    assert len(lines) == 1000 and len(set(lines)) == 1000
+    return lines
+
+
+@pytest.fixture(scope="session")
+def doc_vectors(model, docs) -> np.ndarray:
+    """encode's vectors of `docs`, computed once per session: float32 [1000, 384]."""
+    return model.encode(docs)
+
+
+@pytest.fixture(scope="session")
+def expected_hits(model, doc_vectors) -> list[list[dict]]:
+    """util.semantic_search's top 5 of each of QUERIES over `docs`: [{"corpus_id", "score"}, ...] per query."""
+    from tinyminilm import util
+
+    return util.semantic_search(model.encode(QUERIES), doc_vectors, top_k=5)
+
+
+# The empty string, non-ASCII text and a spread of the golden texts (queries, paragraphs past 256 tokens, CJK, emoji)
+ODD_TEXTS = ["", " ", "Québec, São Paulo, Zürich", "東京タワーの高さは何メートルですか", "Ελληνικά и русский",
+             "emoji 🎉👩‍💻", "a\u200bb\u0301c", "x" * 3000]
+
+
+@pytest.fixture(scope="session")
+def odd_texts(golden_texts) -> list[str]:
+    return ODD_TEXTS + [t["text"] for t in golden_texts[::9]]
+
+
+def run_beside_ticker(make_coroutine, min_ticks: int = 0):
+    """asyncio.run(make_coroutine()) beside a ticker task that counts every 2 ms, and its result; fails unless the
+    ticker ran at least `min_ticks` times meanwhile. Work done on the event loop's own thread would leave it at one
+    tick at most until that work ends, so min_ticks=5 on a call of a second or more shows the loop was free."""
+    import asyncio
+
+    async def main():
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0.002)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        result = await make_coroutine()
+        counted = ticks
+        stop.set()
+        await task
+        return result, counted
+
+    result, ticks = asyncio.run(main())
+    assert ticks >= min_ticks, f"the event loop ran a ticker only {ticks} times meanwhile: it was blocked"
+    return result

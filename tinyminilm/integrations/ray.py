@@ -38,17 +38,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, ConfigError, CorpusError, check_int
+from ._common import require
 
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def _import_ray():
-    try:
-        import ray
-        import ray.data
-    except ImportError as e:
-        raise ImportError(f"tinyminilm.integrations.ray needs Ray Data ({e}): pip install 'tinyminilm[ray]'") from None
+    require("ray.data", "ray", "tinyminilm.integrations.ray")  # an ImportError naming the extra when missing
+    import ray
+
     return ray
 
 

@@ -1,0 +1,88 @@
+"""What the three framework adapters share: one loaded model per process, the options, the missing-extra message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tinyminilm.integrations._common import EncodeOptions, shared_encoder
+from tinyminilm.integrations.chroma import TinyMiniLMEmbeddingFunction
+from tinyminilm.integrations.langchain import TinyMiniLMEmbeddings
+from tinyminilm.integrations.llama_index import TinyMiniLMEmbedding
+
+
+def test_adapters_share_one_loaded_model(model_dir):
+    encoders = {id(TinyMiniLMEmbeddingFunction(model_dir).options.encoder()),
+                id(TinyMiniLMEmbeddings(str(model_dir)).options.encoder()),
+                id(TinyMiniLMEmbedding(Path(model_dir) / ".", batch_size=8)._options.encoder()),
+                id(shared_encoder(model_dir))}
+    assert len(encoders) == 1
+    two = shared_encoder(model_dir, threads=2)
+    assert id(two) not in encoders and two.threads == 2 and shared_encoder(model_dir, 2) is two
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(batch_size=0), ValueError, "batch_size must be a positive integer, got 0"),
+    (dict(batch_size=True), ValueError, "batch_size must be a positive integer, got True"),
+    (dict(threads=1.5), ValueError, "threads must be a positive integer, got 1.5"),
+    (dict(truncate_dim=0), ValueError, "truncate_dim must be a positive integer, got 0"),
+    (dict(normalize_embeddings="yes"), TypeError, "normalize_embeddings must be True or False, got 'yes'"),
+    (dict(model=3), TypeError, "model must be the path of a model folder (str or Path) or None, got int"),
+])
+def test_bad_options_name_the_argument(options, error, message):
+    for adapter in (TinyMiniLMEmbeddingFunction, TinyMiniLMEmbeddings, TinyMiniLMEmbedding):
+        with pytest.raises(error) as e:
+            adapter(**options)
+        assert str(e.value) == message
+
+
+def test_a_missing_folder_is_a_config_error(tmp_path):
+    from tinyminilm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no such folder"):
+        TinyMiniLMEmbeddings(tmp_path / "nowhere")
+
+
+def test_options_are_stored_absolute_and_default_is_none(tmp_path, monkeypatch):
+    import tinyminilm
+
+    monkeypatch.chdir(tmp_path)
+    assert EncodeOptions("m").model == str(tmp_path / "m")
+    assert EncodeOptions(tinyminilm.MODEL_ID).model is None
+    with pytest.raises(ValueError, match=r"unknown keys \['device'\]"):
+        EncodeOptions.from_config({"device": "cpu"})
+
+
+@pytest.mark.parametrize("module, framework, extra", [
+    ("chroma", "chromadb", "chroma"),
+    ("langchain", "langchain_core", "langchain"),
+    ("llama_index", "llama_index.core", "llama-index"),
+])
+def test_a_missing_framework_names_the_extra(module, framework, extra):
+    # sys.modules[name] = None makes `import name` raise ImportError, as if the package were not installed
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules[{framework!r}] = None
+        try:
+            import tinyminilm.integrations.{module}
+        except ImportError as e:
+            print(e)
+        else:
+            print("imported")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"tinyminilm.integrations.{module} needs {framework} (")
+    assert done.stdout.rstrip().endswith(f"pip install 'tinyminilm[{extra}]'")
+
+
+def test_importing_tinyminilm_imports_no_framework():
+    script = ("import sys, tinyminilm, tinyminilm.integrations; "
+              "print(sorted(m for m in ('chromadb', 'langchain_core', 'llama_index', 'onnxruntime') "
+              "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]

@@ -1,0 +1,147 @@
+"""What the framework adapters (chroma.py, langchain.py, llama_index.py) share, written once.
+
+- `require`: import a framework, or raise an ImportError that names the extra to install.
+- `shared_encoder`: one loaded model per (folder, threads) in a process, however many adapter instances use it.
+- `EncodeOptions`: the options every adapter takes (model folder, batch_size, normalize_embeddings, truncate_dim,
+  threads), checked once, with `embed` / `embed_one` that run `encode` with them.
+
+The adapters convert the float32 arrays returned here into what their framework expects (lists of floats, lists
+of arrays); the numbers are `encode`'s, unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .. import MODEL_ID, SentenceEncoder
+from ..util import check_int
+
+
+def require(module: str, extra: str, user: str) -> ModuleType:
+    """Import `module`, or raise an ImportError saying that `user` needs it and which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"{user} needs {module} ({e}): pip install 'tinyminilm[{extra}]'") from None
+
+
+_encoders: dict[tuple[str, int | None], SentenceEncoder] = {}
+_encoders_lock = threading.Lock()
+_default_folder: str | None = None
+
+
+def model_folder(model: str | Path | None) -> str:
+    """The absolute folder of `model`: a local model folder, or None / MODEL_ID for the default model's files
+    (found on disk, or fetched and verified once per process by `tinyminilm.hub.ensure_model`)."""
+    global _default_folder
+    if model is None or str(model) == MODEL_ID:
+        if _default_folder is None:
+            from .. import hub
+
+            _default_folder = str(hub.ensure_model().resolve())
+        return _default_folder
+    return str(Path(model).expanduser().resolve())
+
+
+def shared_encoder(model: str | Path | None = None, threads: int | None = None) -> SentenceEncoder:
+    """The encoder of `model`'s folder, loaded on first use and then shared by every caller in this process.
+
+    `threads` is part of the key because it is a setting of the loaded encoder (`encoder.threads`, the batches run
+    at once): instances asking for different thread counts get encoders of their own, whose weights are the same
+    memory-mapped file pages. None keeps the encoder's default (the CPUs this process may use).
+    """
+    import tinyminilm
+
+    folder = model_folder(model)
+    key = (folder, threads)
+    with _encoders_lock:  # one load even when several threads build adapters at once
+        encoder = _encoders.get(key)
+        if encoder is None:
+            encoder = tinyminilm.load(folder)  # ConfigError naming the folder when it is not a model folder
+            if threads is not None:
+                encoder.threads = threads
+            _encoders[key] = encoder
+    return encoder
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """The options every adapter takes; `config()` is their JSON-ready form (Chroma persists it).
+
+    model: a local sentence-transformers model folder, or None for all-MiniLM-L6-v2 (fetched on first use).
+    batch_size: texts per forward pass of `encode`. normalize_embeddings / truncate_dim: as in `encode`
+    (all-MiniLM-L6-v2's vectors already have unit norm; after `truncate_dim` they need normalize_embeddings=True
+    to have it again). threads: batches run at once (`encoder.threads`); None for the encoder's default.
+    """
+
+    model: str | None = None
+    batch_size: int = 32
+    normalize_embeddings: bool = False
+    truncate_dim: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.model is not None and not isinstance(self.model, (str, Path)):
+            raise TypeError(f"model must be the path of a model folder (str or Path) or None, got "
+                            f"{type(self.model).__name__}")
+        if self.model is not None:  # stored absolute, so a persisted config means the same folder from any cwd
+            folder = None if str(self.model) == MODEL_ID else str(Path(self.model).expanduser().resolve())
+            object.__setattr__(self, "model", folder)
+        check_int(self.batch_size, "batch_size")
+        if not isinstance(self.normalize_embeddings, (bool, np.bool_)):
+            raise TypeError(f"normalize_embeddings must be True or False, got {self.normalize_embeddings!r}")
+        object.__setattr__(self, "normalize_embeddings", bool(self.normalize_embeddings))
+        if self.truncate_dim is not None:
+            check_int(self.truncate_dim, "truncate_dim")  # the upper bound is the model's: checked in `encoder`
+        if self.threads is not None:
+            check_int(self.threads, "threads")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> EncodeOptions:
+        """The options back from `config()`; unknown keys are a ValueError naming them."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"config has unknown keys {unknown}; the keys are {sorted(cls.__dataclass_fields__)}")
+        return cls(**config)
+
+    def config(self) -> dict[str, Any]:
+        """{"model", "batch_size", "normalize_embeddings", "truncate_dim", "threads"}: str/int/bool/None only."""
+        return asdict(self)
+
+    def encoder(self) -> SentenceEncoder:
+        """The shared encoder these options use (loaded on first use); checks truncate_dim against its size."""
+        encoder = shared_encoder(self.model, self.threads)
+        if self.truncate_dim is not None:
+            dim = encoder.get_embedding_dimension()
+            check_int(self.truncate_dim, "truncate_dim", 1, dim, " (the model's embedding dimension)")
+        return encoder
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [n, dim'] for a list of texts: exactly `encode(texts, ...)` with these options, rows in order.
+
+        A non-str item raises encode's own TypeError naming its index (`texts[2] is NoneType, expected str`).
+        """
+        if isinstance(texts, (str, bytes)):
+            raise TypeError(f"texts must be a list of str, got a single {type(texts).__name__}; wrap it in a list")
+        return self.encoder().encode(texts, batch_size=self.batch_size,  # encode's errors for None, non-str items
+                                     normalize_embeddings=self.normalize_embeddings, truncate_dim=self.truncate_dim)
+
+    def embed_one(self, text: str, name: str = "text") -> np.ndarray:
+        """float32 [dim'] for one text; `name` is the argument named when `text` is not a str."""
+        if not isinstance(text, str):
+            raise TypeError(f"{name} is {type(text).__name__}, expected str"
+                            + (" (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(text, bytes) else ""))
+        return self.embed([text])[0]
+
+
+__all__ = ["require", "model_folder", "shared_encoder", "EncodeOptions"]
