@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import MODEL_ID, SentenceEncoder
-from ..util import check_int
+from ..errors import check_int
 
 
 def require(module: str, extra: str, user: str) -> ModuleType:
@@ -35,20 +35,14 @@ def require(module: str, extra: str, user: str) -> ModuleType:
 
 _encoders: dict[tuple[str, int | None], SentenceEncoder] = {}
 _encoders_lock = threading.Lock()
-_default_folder: str | None = None
 
 
 def model_folder(model: str | Path | None) -> str:
-    """The absolute folder of `model`: a local model folder, or None / MODEL_ID for the default model's files
-    (found on disk, or fetched and verified once per process by `tinyminilm.hub.ensure_model`)."""
-    global _default_folder
-    if model is None or str(model) == MODEL_ID:
-        if _default_folder is None:
-            from .. import hub
+    """The absolute folder of `model`, resolved as `tinyminilm.load` resolves it (`hub.resolve_model`): a local
+    folder, or None / the model's id or short name for the default model's files (verified, fetched if missing)."""
+    from .. import hub
 
-            _default_folder = str(hub.ensure_model().resolve())
-        return _default_folder
-    return str(Path(model).expanduser().resolve())
+    return str(hub.resolve_model(model).resolve())
 
 
 def shared_encoder(model: str | Path | None = None, threads: int | None = None) -> SentenceEncoder:
