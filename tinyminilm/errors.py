@@ -53,6 +53,19 @@ class CorpusError(TinyMiniLMError, ValueError):
     """A corpus file or a batch lacks a column, holds a non-text value, or an output path is already in use."""
 
 
+class ApiError(TinyMiniLMError):
+    """A request `tinyminilm serve` refuses: HTTP status, message, and the field at fault (OpenAI's `param`)."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Shared argument checks
 # --------------------------------------------------------------------------------------------------------------

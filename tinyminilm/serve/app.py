@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from .batcher import Batcher
 from .counting import TokenCounter
-from .errors import ApiError
+from .errors import ApiError, openai_body, tei_body
 from .inputs import parse_json, parse_openai, parse_tei, read_body
 from .metrics import Metrics
 
@@ -63,11 +63,11 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
 
 
 def _openai_error(e: ApiError) -> Response:
-    return _json(e.openai_body(), e.status, e.headers)
+    return _json(openai_body(e), e.status, e.headers)
 
 
 def _tei_error(e: ApiError) -> Response:
-    return _json(e.tei_body(), e.status, e.headers)
+    return _json(tei_body(e), e.status, e.headers)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
