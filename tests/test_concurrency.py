@@ -318,3 +318,34 @@ def test_the_same_call_gives_the_same_bits_beside_other_callers(model_dir, tmp_p
     lines = out.stdout.splitlines()
     assert lines[:2] == ["0 identical", "1 identical"], out.stdout
     assert "Haswell" in lines[-1]
+
+
+def test_a_lone_query_takes_every_core_and_runs_alone(model, monkeypatch):
+    """A call that is one batch (a single query) runs with BLAS on every core, and only once no other batch
+    runs; calls of several batches run theirs on one core each with BLAS on one thread."""
+    from tinyminilm.batching import default_threads
+    from tinyminilm.encoder import SentenceEncoder
+
+    lock = threading.Lock()
+    running, seen = [0], []
+    real_forward = SentenceEncoder._forward
+
+    def forward(self, ids, *args, **kwargs):
+        with lock:
+            running[0] += 1
+            seen.append((len(ids), running[0], tuple(blas_threads())))
+        try:
+            return real_forward(self, ids, *args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(SentenceEncoder, "_forward", forward)
+    work = [lambda: model.encode("a lone query about the weather")] * 3 + \
+           [lambda: model.encode(PARAGRAPHS[200:232], batch_size=4)] * 3
+    run_threads(len(work), lambda i: work[i]())
+    cores = default_threads()
+    lone = [s for s in seen if s[0] == 1]
+    assert len(lone) >= 3 and all(alone == 1 and blas == (cores,) for _, alone, blas in lone), lone
+    assert all(blas == (1,) for n, _, blas in seen if n > 1)
+    assert max(r for _, r, _ in seen) <= cores
