@@ -25,30 +25,37 @@ __all__ = ["gelu", "softmax", "layer_norm", "residual_layer_norm", "linear", "em
 _GELU_BLOCK = 1 << 16  # elements per block of gelu: 256 KiB of float32 per scratch buffer, well inside L2
 
 
+_C0, _C_MID, _C_TOP = _LOGIT_PHI32[0], _LOGIT_PHI32[-2:0:-1], _LOGIT_PHI32[-1]
+
+
+def _gelu_block(v: np.ndarray, xc: np.ndarray, t: np.ndarray, p: np.ndarray) -> None:
+    """v[...] = model.gelu(v), with three scratch arrays of v's shape. Horner's rule runs with negated
+    coefficients so that it ends with −ℓ(x) directly."""
+    np.clip(v, -_CLIP, _CLIP, out=xc)
+    np.multiply(xc, xc, out=t)
+    np.multiply(t, -_C_TOP, out=p)
+    for c in _C_MID:
+        p -= c
+        p *= t
+    p -= _C0
+    p *= xc  # p = −xc · P(xc²) = −ℓ(x)
+    np.exp(p, out=p)
+    p += np.float32(1.0)
+    np.divide(v, p, out=v)  # x / (1 + exp(−ℓ(x))) = x · σ(ℓ(x))
+
+
 def _gelu_in_place(x: np.ndarray, block: int = _GELU_BLOCK) -> np.ndarray:
     """Overwrite a C-contiguous float32 array with its GELU: `x[...] = model.gelu(x)`, and return x.
 
     It walks the array in cache-sized blocks and reuses three scratch buffers instead of making a dozen
-    full-size temporaries. Horner's rule runs with negated coefficients so that it ends with −ℓ(x) directly.
+    full-size temporaries.
     """
     assert x.flags.c_contiguous and x.dtype == np.float32, "_gelu_in_place needs a C-contiguous float32 array"
     flat = x.reshape(-1)  # a view, thanks to the assert
-    c0, c_mid, c_top = _LOGIT_PHI32[0], _LOGIT_PHI32[-2:0:-1], _LOGIT_PHI32[-1]
     scratch = [np.empty(min(block, flat.size), np.float32) for _ in range(3)]
     for start in range(0, flat.size, block):
         v = flat[start:start + block]  # [n] view into x
-        xc, t, p = (a[:v.size] for a in scratch)
-        np.clip(v, -_CLIP, _CLIP, out=xc)
-        np.multiply(xc, xc, out=t)
-        np.multiply(t, -c_top, out=p)
-        for c in c_mid:
-            p -= c
-            p *= t
-        p -= c0
-        p *= xc  # p = −xc · P(xc²) = −ℓ(x)
-        np.exp(p, out=p)
-        p += np.float32(1.0)
-        np.divide(v, p, out=v)  # x / (1 + exp(−ℓ(x))) = x · σ(ℓ(x))
+        _gelu_block(v, *(a[:v.size] for a in scratch))
     return x
 
 
@@ -186,23 +193,11 @@ _GELU_ROWS = 42  # rows per GELU block: 64 Ki floats, 256 KiB per buffer; the fo
 
 def _bias_gelu_in_place(h: np.ndarray, b: np.ndarray, scratch: list[np.ndarray]) -> None:
     """h[...] = model.gelu(h + b), for a C-contiguous [rows, I] float32 h, in blocks of len(scratch[0]) rows."""
-    c0, c_mid, c_top = _LOGIT_PHI32[0], _LOGIT_PHI32[-2:0:-1], _LOGIT_PHI32[-1]
     step = len(scratch[0])
     for start in range(0, len(h), step):
         v = h[start:start + step]  # [r, I] view into h
-        xc, t, p = (a[:len(v)] for a in scratch)
         v += b  # the bias of the product before, added while the block is in cache
-        np.clip(v, -_CLIP, _CLIP, out=xc)
-        np.multiply(xc, xc, out=t)
-        np.multiply(t, -c_top, out=p)
-        for c in c_mid:
-            p -= c
-            p *= t
-        p -= c0
-        p *= xc  # p = −xc · P(xc²) = −ℓ(x)
-        np.exp(p, out=p)
-        p += np.float32(1.0)
-        np.divide(v, p, out=v)  # x / (1 + exp(−ℓ(x))) = x · σ(ℓ(x))
+        _gelu_block(v, *(a[:len(v)] for a in scratch))
 
 
 def _product(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
