@@ -191,13 +191,15 @@ _FFN_ROWS = 512
 _GELU_ROWS = 42  # rows per GELU block: 64 Ki floats, 256 KiB per buffer; the four it uses fit in a 2 MiB L2
 
 
-def _bias_gelu_in_place(h: np.ndarray, b: np.ndarray, scratch: list[np.ndarray]) -> None:
-    """h[...] = model.gelu(h + b), for a C-contiguous [rows, I] float32 h, in blocks of len(scratch[0]) rows."""
+def _bias_gelu_in_place(h: np.ndarray, b: np.ndarray, scratch: list[np.ndarray]) -> np.ndarray:
+    """h[...] = model.gelu(h + b), and return h: a C-contiguous [rows, I] float32 h, in blocks of
+    len(scratch[0]) rows."""
     step = len(scratch[0])
     for start in range(0, len(h), step):
         v = h[start:start + step]  # [r, I] view into h
         v += b  # the bias of the product before, added while the block is in cache
         _gelu_block(v, *(a[:len(v)] for a in scratch))
+    return h
 
 
 def _product(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
