@@ -1,42 +1,67 @@
-"""Benchmark tinyminilm against sentence-transformers on real text, side by side in one run; print a table.
+"""Benchmark tinyminilm against onnxruntime and sentence-transformers on real text, in one run; print a table.
 
-    python scripts/bench.py [--rounds 3] [--quick]
+    flock /tmp/tinyminilm-bench.lock python scripts/bench.py [--rounds 3] [--quick] [--onnx weights/onnx/model.onnx]
 
-Measures, on scripts/data/stdlib_docstrings.txt (4,000 paragraphs of real prose, 3–256 words):
-  - throughput, texts/s and real tokens/s, batch 32, tinyminilm and (if installed) sentence-transformers on torch
-    CPU, alternating the two each round; the ratio;
-  - this machine's float32 GEMM rate, measured in the same run, and the fraction of it tinyminilm reaches
-    (21.2 MFLOP of matmuls per token + 9,216·L FLOP of attention at length L);
-  - cold start (process start -> first embedding), single-query p50/p99 latency (each library in a fresh
-    process), peak RSS encoding 10,000 texts;
-  - throughput for short queries vs 256-token passages, and for threads = 1 and 2.
+Run it in an environment with the `reference` and `bench` extras (torch, sentence-transformers, onnxruntime) and the
+ONNX export of scripts/export_onnx.py; a missing engine gets a "–" column.
+
+The CPU's real kernels: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (set on some machines to hold OpenBLAS to older
+kernels) are removed from this process's environment before NumPy is imported — the script re-executes itself
+without them — so the whole run and the processes it starts use the kernels a user's machine would. The header
+names the CPU and the kernel threadpoolctl reports.
+
+Engines, each doing the whole job (tokenize, model, mean pooling, L2 normalize), batch 32:
+  - tinyminilm: `encode(texts, batch_size=32)`;
+  - onnxruntime: InferenceSession on the fp32 export with ORT_ENABLE_ALL and its default threads, texts tokenized
+    with the tokenizers library (truncation at 256, as tinyminilm), sorted by token count (less padding than
+    sentence-transformers' sort by characters), batches of 32 padded to their longest, pooling in NumPy;
+  - sentence-transformers on torch CPU: `SentenceTransformer.encode(texts, batch_size=32)`.
+
+Workloads (held-out real text, scripts/data/stdlib_docstrings.txt — not the golden texts), in one run, the engines
+alternated within each round, medians of the rounds:
+  - mixed real text, tokens/s, and each engine's fraction of the GEMM ceiling: NumPy's float32 GEMM rate measured
+    in the same run (between the rounds) over the model's FLOP per token — 21.2 MFLOP of weight matrix products
+    (6 layers × 2 × (384·1152 + 384·384 + 2·384·1536)) plus 9,216·L of attention products at length L
+    (6 × 2 × 2 × 384 · L: q·kᵀ and weights·v), counted at each text's real length;
+  - 256-token passages/s (RAG ingestion);
+  - a 32-text mixed burst in one call, ms;
+  - single short query p50 / p99, ms (each engine in a fresh process, one query per call);
+  - cold start: a fresh process's import + load + first query, s;
+  - peak RSS of a fresh process encoding the mixed texts, MiB.
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same run.
-Run it where sentence-transformers is installed (the `reference` extra) to get both columns.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-import numpy as np
+_HOLD_BACK = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if __name__ == "__main__" and any(v in os.environ for v in _HOLD_BACK):
+    # Before NumPy (and its OpenBLAS) is loaded: run again without the variables, so the real kernels are used.
+    os.execve(sys.executable, [sys.executable, *sys.argv], {k: v for k, v in os.environ.items() if k not in _HOLD_BACK})
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CORPUS = ROOT / "scripts" / "data" / "stdlib_docstrings.txt"
-MATMUL_FLOP_PER_TOKEN = 21.2e6
-ATTN_FLOP_PER_TOKEN_PER_L = 9216
+DEFAULT_ONNX = ROOT / "weights" / "onnx" / "model.onnx"
+MATMUL_FLOP_PER_TOKEN = 6 * 2 * (384 * 1152 + 384 * 384 + 2 * 384 * 1536)  # 21,233,664
+ATTN_FLOP_PER_TOKEN_PER_L = 6 * 2 * 2 * 384  # 9,216
+ENGINES = ("tinyminilm", "onnxruntime", "sentence-transformers")
 
 
-def gemm_rate(seconds: float = 1.5) -> float:
-    """float32 GFLOP/s of a [4096, 384] @ [384, 1536] product, the shape of the FFN's first matmul."""
+def gemm_rate(seconds: float = 1.0) -> float:
+    """float32 GFLOP/s of a [4096, 384] @ [384, 1536] product (the FFN's first matmul), NumPy's BLAS threads."""
     a = np.random.default_rng(0).standard_normal((4096, 384), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((384, 1536), dtype=np.float32)
     a @ b
@@ -47,91 +72,99 @@ def gemm_rate(seconds: float = 1.5) -> float:
     return 2 * 4096 * 384 * 1536 * n / (time.perf_counter() - t0) / 1e9
 
 
+def flop(lengths: list[int]) -> float:
+    return sum(MATMUL_FLOP_PER_TOKEN * n + ATTN_FLOP_PER_TOKEN_PER_L * n * n for n in lengths)
+
+
+class OrtEncoder:
+    """all-MiniLM-L6-v2 on onnxruntime, the whole sentence-transformers pipeline around it (see the module doc)."""
+
+    def __init__(self, onnx_path: str, folder: str, max_length: int = 256) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.no_padding()
+
+    def encode(self, texts: list[str] | str, batch_size: int = 32) -> np.ndarray:
+        if isinstance(texts, str):
+            texts = [texts]
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty((len(texts), 384), np.float32)
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            mask = np.zeros((len(idx), len(ids[idx[0]])), np.int64)  # the first is the longest
+            input_ids = np.zeros_like(mask)
+            for r, i in enumerate(idx):
+                input_ids[r, :len(ids[i])] = ids[i]
+                mask[r, :len(ids[i])] = 1
+            hidden = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(mask)})[0]  # [b, L, 384]
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
+            out[idx] = pooled
+        return out
+
+
 # Peak resident memory of the calling process. Not getrusage's ru_maxrss: on Linux it keeps the parent's peak
 # across fork + exec, so a child started by a large process reports the parent's size.
 PEAK_RSS = ("def peak_rss_mib():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmHWM:'):\n"
             "            return int(line.split()[1]) / 1024\n")
+LOAD = {
+    "tinyminilm": "import tinyminilm; m = tinyminilm.load({folder!r})",
+    "onnxruntime": "from bench import OrtEncoder; m = OrtEncoder({onnx!r}, {folder!r})",
+    "sentence-transformers": ("from sentence_transformers import SentenceTransformer; "
+                              "m = SentenceTransformer({folder!r}, device='cpu')"),
+}
+HEAD = PEAK_RSS + "import json, sys, time\nsys.path[:0] = [{root!r}, {scripts!r}]\n"
+COLD = HEAD + "{load}\nm.encode(['How do I reset my password?'])\nprint(json.dumps({{'rss_mib': peak_rss_mib()}}))\n"
+RSS = HEAD + """
+texts = open({corpus!r}, encoding="utf-8").read().splitlines()
+texts = texts[:{n}]
+{load}
+base = peak_rss_mib()
+m.encode(texts, batch_size=32)
+print(json.dumps({{"loaded_mib": base, "rss_mib": peak_rss_mib()}}))
+"""
+LATENCY = HEAD + """
+queries = json.loads({queries!r})
+{load}
+for q in queries[:5]:
+    m.encode([q])
+times = []
+for q in queries:
+    t0 = time.perf_counter()
+    m.encode([q])
+    times.append(time.perf_counter() - t0)
+times.sort()
+print(json.dumps({{"p50": times[len(times) // 2] * 1e3, "p99": times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3}}))
+"""
 
 
-def flop(lengths: list[int]) -> float:
-    return sum(MATMUL_FLOP_PER_TOKEN * n + ATTN_FLOP_PER_TOKEN_PER_L * n * n for n in lengths)
+def child(template: str, engine: str, **kw) -> dict:
+    """Run the template for one engine in a fresh interpreter that prints one JSON line; add its wall time."""
+    code = template.format(root=str(ROOT), scripts=str(ROOT / "scripts"), corpus=str(CORPUS),
+                           load=LOAD[engine].format(**kw), **kw)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall"] = time.perf_counter() - t0
+    return result
 
 
 def timed(fn, *args, **kwargs) -> float:
     t0 = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - t0
-
-
-def child(code: str) -> dict:
-    """Run code in a fresh interpreter that prints one JSON line; add the wall time from process start."""
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}).stdout
-    wall = time.perf_counter() - t0
-    result = json.loads(out.strip().splitlines()[-1])
-    result["wall"] = wall
-    return result
-
-
-COLD_TINY = PEAK_RSS + """
-import json, sys, time
-sys.path.insert(0, {root!r})
-import tinyminilm
-m = tinyminilm.load({folder!r})
-m.encode("How do I reset my password?")
-print(json.dumps({{"rss_mib": peak_rss_mib()}}))
-"""
-COLD_ST = PEAK_RSS + """
-import json, time
-from sentence_transformers import SentenceTransformer
-m = SentenceTransformer({folder!r}, device="cpu")
-m.encode("How do I reset my password?")
-print(json.dumps({{"rss_mib": peak_rss_mib()}}))
-"""
-RSS_TINY = PEAK_RSS + """
-import json, sys
-sys.path.insert(0, {root!r})
-import tinyminilm
-texts = open({corpus!r}, encoding="utf-8").read().splitlines()
-texts = (texts * 3)[:10000]
-m = tinyminilm.load({folder!r})
-base = peak_rss_mib()
-m.encode(texts, batch_size=32)
-print(json.dumps({{"loaded_mib": base, "rss_mib": peak_rss_mib()}}))
-"""
-RSS_ST = PEAK_RSS + """
-import json
-from sentence_transformers import SentenceTransformer
-texts = open({corpus!r}, encoding="utf-8").read().splitlines()
-texts = (texts * 3)[:10000]
-m = SentenceTransformer({folder!r}, device="cpu")
-base = peak_rss_mib()
-m.encode(texts, batch_size=32)
-print(json.dumps({{"loaded_mib": base, "rss_mib": peak_rss_mib()}}))
-"""
-
-
-LATENCY = PEAK_RSS + """
-import json, sys, time
-sys.path.insert(0, {root!r})
-queries = json.loads({queries!r})
-{load}
-for q in queries[:5]:
-    encode(q)
-times = []
-for q in queries:
-    t0 = time.perf_counter()
-    encode(q)
-    times.append(time.perf_counter() - t0)
-times.sort()
-print(json.dumps({{"p50": times[len(times) // 2] * 1e3, "p99": times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3}}))
-"""
-LOAD_TINY = "import tinyminilm; encode = tinyminilm.load({folder!r}).encode"
-LOAD_ST = ("from sentence_transformers import SentenceTransformer; "
-           "encode = SentenceTransformer({folder!r}, device='cpu').encode")
 
 
 def passages(texts: list[str], model, n_tokens: int = 256, count: int = 128) -> list[str]:
@@ -147,102 +180,153 @@ def passages(texts: list[str], model, n_tokens: int = 256, count: int = 128) -> 
     return out
 
 
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_kernel() -> str:
+    import threadpoolctl
+
+    return ", ".join(f"{b.get('internal_api')} {b.get('version')} kernel {b.get('architecture', '?')} "
+                     f"({b.get('num_threads')} threads)"
+                     for b in threadpoolctl.threadpool_info() if b.get("user_api") == "blas")
+
+
+def faster(ours: float, theirs: float) -> str:
+    """Ratio of two times (or inverse rates) as 'N× faster' / 'N× slower' for tinyminilm."""
+    return f"{theirs / ours:.2f}× faster" if theirs >= ours else f"{ours / theirs:.2f}× slower"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of the throughput comparison")
-    ap.add_argument("--quick", action="store_true", help="a smaller corpus and fewer queries, to check the script")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    ap.add_argument("--quick", action="store_true", help="small workloads and one cold start each: a smoke run")
+    ap.add_argument("--onnx", default=str(DEFAULT_ONNX), help=f"the ONNX export (default {DEFAULT_ONNX})")
+    ap.add_argument("--texts", type=int, default=2000, help="mixed real texts per round (default 2000)")
     args = ap.parse_args()
+    t_start = time.perf_counter()
+    load_start = f"{os.getloadavg()[0]:.1f}"
 
     import tinyminilm
     from tinyminilm import hub
 
     folder = str(hub.ensure_model())
-    texts = CORPUS.read_text(encoding="utf-8").splitlines()
-    if args.quick:
-        texts = texts[:300]
-    tiny = tinyminilm.load(folder)
+    kernel = blas_kernel()  # before torch or onnxruntime bring their own libraries in
+    corpus = CORPUS.read_text(encoding="utf-8").splitlines()
+    texts = corpus[:300] if args.quick else corpus[:args.texts]
+    models: dict = {"tinyminilm": tinyminilm.load(folder)}
+    versions = [f"tinyminilm {tinyminilm.__version__} (threads {models['tinyminilm'].threads})"]
+    if Path(args.onnx).is_file():
+        try:
+            import onnxruntime
+
+            models["onnxruntime"] = OrtEncoder(args.onnx, folder)
+            versions.append(f"onnxruntime {onnxruntime.__version__} (ORT_ENABLE_ALL, default threads)")
+        except ImportError:
+            versions.append("onnxruntime not installed")
+    else:
+        versions.append(f"onnxruntime: no export at {args.onnx} (run scripts/export_onnx.py)")
+    try:
+        import sentence_transformers
+        import torch
+
+        models["sentence-transformers"] = sentence_transformers.SentenceTransformer(folder, device="cpu")
+        versions.append(f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__} "
+                        f"({torch.get_num_threads()} threads)")
+    except ImportError:
+        versions.append("sentence-transformers not installed")
+    engines = [e for e in ENGINES if e in models]
+    tiny = models["tinyminilm"]
+
     lengths = [len(x) for x in tiny.token_ids(texts)]
     n_tok = sum(lengths)
-    try:
-        import torch
-        from sentence_transformers import SentenceTransformer
+    long = passages(corpus, tiny, count=32 if args.quick else 128)
+    rng = np.random.default_rng(0)
+    burst = [corpus[i] for i in rng.choice(len(corpus), 32, replace=False)]
+    burst_tok = sum(len(x) for x in tiny.token_ids(burst))
+    queries = [t for t in corpus if len(t.split()) <= 12][:60 if args.quick else 300]
+    query_tok = statistics.median(len(x) for x in tiny.token_ids(queries))
 
-        st = SentenceTransformer(folder, device="cpu")
-        st_version = f"sentence-transformers {__import__('sentence_transformers').__version__}, torch {torch.__version__} " \
-                     f"({torch.get_num_threads()} threads)"
-    except ImportError:
-        st, st_version = None, "sentence-transformers not installed"
+    # Same vectors? (so that the columns measure the same job)
+    agree = {e: float(np.abs(np.asarray(models[e].encode(texts[:64], batch_size=32))
+                              - tiny.encode(texts[:64], batch_size=32)).max()) for e in engines[1:]}
 
-    rows: list[tuple[str, str, str, str]] = []
+    # Throughput, engines alternated within each round, the GEMM rate measured between the rounds.
     gemm = [gemm_rate()]
-    tiny_t, st_t = [], []
-    for _ in range(args.rounds):  # alternate, so both see the same machine load
-        tiny_t.append(timed(tiny.encode, texts, batch_size=32))
-        if st is not None:
-            st_t.append(timed(st.encode, texts, batch_size=32))
-    gemm.append(gemm_rate())
+    mixed: dict[str, list[float]] = {e: [] for e in engines}
+    passage_t: dict[str, list[float]] = {e: [] for e in engines}
+    burst_t: dict[str, list[float]] = {e: [] for e in engines}
+    for r in range(args.rounds):
+        order = engines[r % len(engines):] + engines[:r % len(engines)]  # a different engine goes first each round
+        for e in order:
+            m = models[e]
+            mixed[e].append(timed(m.encode, texts, batch_size=32))
+            passage_t[e].append(timed(m.encode, long, batch_size=32))
+            m.encode(burst, batch_size=32)
+            burst_t[e].append(statistics.median(timed(m.encode, burst, batch_size=32) for _ in range(5)))
+        gemm.append(gemm_rate())
     g = statistics.median(gemm)
-    tt = statistics.median(tiny_t)
-    ceiling_tok_s = g * 1e9 / (flop(lengths) / n_tok)
-    rows.append(("throughput, texts/s (batch 32)", f"{len(texts) / tt:.0f}",
-                 f"{len(texts) / statistics.median(st_t):.0f}" if st_t else "–",
-                 f"{statistics.median(st_t) / tt:.2f}×" if st_t else "–"))
-    rows.append(("throughput, real tokens/s", f"{n_tok / tt:.0f}",
-                 f"{n_tok / statistics.median(st_t):.0f}" if st_t else "–", ""))
-    rows.append(("fraction of the GEMM ceiling", f"{n_tok / tt / ceiling_tok_s:.0%}",
-                 f"{n_tok / statistics.median(st_t) / ceiling_tok_s:.0%}" if st_t else "–",
-                 f"ceiling {ceiling_tok_s:.0f} tok/s at {g:.0f} GFLOP/s"))
+    ceiling = g * 1e9 / (flop(lengths) / n_tok)  # tokens/s if every FLOP ran at the GEMM rate
 
-    queries = texts[:60] if args.quick else [t for t in texts if len(t.split()) <= 12][:300]
-    # Each in a fresh process of its own, so that neither library's idle threads disturb the other's timings.
-    lat_t = child(LATENCY.format(root=str(ROOT), queries=json.dumps(queries), load=LOAD_TINY.format(folder=folder)))
-    p50, p99 = lat_t["p50"], lat_t["p99"]
-    if st is not None:
-        lat_s = child(LATENCY.format(root=str(ROOT), queries=json.dumps(queries), load=LOAD_ST.format(folder=folder)))
-        s50, s99 = lat_s["p50"], lat_s["p99"]
-        rows.append(("single query p50 / p99, ms", f"{p50:.1f} / {p99:.1f}", f"{s50:.1f} / {s99:.1f}",
-                     f"{p50 / s50:.2f}× p50"))
-    else:
-        rows.append(("single query p50 / p99, ms", f"{p50:.1f} / {p99:.1f}", "–", ""))
+    # Fresh processes: latency (rounds alternated), cold start, peak RSS.
+    kw = {"folder": folder, "onnx": args.onnx}
+    latency: dict[str, list[dict]] = {e: [] for e in engines}
+    cold: dict[str, list[dict]] = {e: [] for e in engines}
+    for _ in range(1 if args.quick else args.rounds):
+        for e in engines:
+            latency[e].append(child(LATENCY, e, queries=json.dumps(queries), **kw))
+            cold[e].append(child(COLD, e, **kw))
+    n_rss = len(texts)  # peak RSS depends on the longest batch, and the mixed texts include 256-token ones
+    rss = {e: child(RSS, e, n=n_rss, **kw) for e in engines}
 
-    cold_t = [child(COLD_TINY.format(root=str(ROOT), folder=folder)) for _ in range(3)]
-    cold_s = [child(COLD_ST.format(folder=folder)) for _ in range(2)] if st is not None else []
-    rows.append(("cold start to first embedding, s", f"{statistics.median(c['wall'] for c in cold_t):.2f}",
-                 f"{statistics.median(c['wall'] for c in cold_s):.2f}" if cold_s else "–",
-                 f"RSS then {cold_t[0]['rss_mib']:.0f} vs {cold_s[0]['rss_mib']:.0f} MiB" if cold_s else ""))
-    if not args.quick:
-        r_t = child(RSS_TINY.format(root=str(ROOT), folder=folder, corpus=str(CORPUS)))
-        r_s = child(RSS_ST.format(folder=folder, corpus=str(CORPUS))) if st is not None else None
-        rows.append(("peak RSS encoding 10,000 texts, MiB", f"{r_t['rss_mib']:.0f}",
-                     f"{r_s['rss_mib']:.0f}" if r_s else "–", f"after load: {r_t['loaded_mib']:.0f} MiB"))
+    med = statistics.median
+    rows = []
 
-    short = [t for t in texts if len(t.split()) <= 8][:512]
-    long = passages(texts, tiny, count=32 if args.quick else 128)
-    for name, group in (("short queries (≤ 8 words)", short), ("256-token passages", long)):
-        n = sum(len(x) for x in tiny.token_ids(group))
-        t1 = timed(tiny.encode, group, batch_size=32)
-        s1 = timed(st.encode, group, batch_size=32) if st is not None else None
-        rows.append((f"{name}, tokens/s", f"{n / t1:.0f}", f"{n / s1:.0f}" if s1 else "–",
-                     f"{s1 / t1:.2f}×" if s1 else ""))
-    old = tiny.threads
-    for threads in (1, 2):
-        tiny.threads = threads
-        t1 = timed(tiny.encode, texts, batch_size=32)
-        rows.append((f"tinyminilm threads={threads}, tokens/s", f"{n_tok / t1:.0f}", "", ""))
-    tiny.threads = old
+    def row(name: str, values: dict[str, str], *ratios: str) -> None:
+        rows.append([name] + [values.get(e, "–") for e in ENGINES] + list(ratios))
 
-    import threadpoolctl
+    def ratio_cols(fn) -> list[str]:
+        return [fn(e) if e in models else "–" for e in ENGINES[1:]]
 
-    blas = threadpoolctl.threadpool_info()
-    blas_desc = ", ".join(f"{b.get('internal_api')} {b.get('version')} {b.get('architecture', '')} "
-                          f"({b.get('num_threads')} threads)" for b in blas if b.get("user_api") == "blas")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}; "
-          f"Python {platform.python_version()}, NumPy {np.__version__}, BLAS {blas_desc}")
-    print(f"reference: {st_version}")
-    print(f"corpus: {len(texts)} texts, {n_tok} real tokens (mean {n_tok / len(texts):.1f}); "
-          f"{args.rounds} alternating rounds, medians\n")
-    print("| measure | tinyminilm | sentence-transformers | ratio / note |")
-    print("|---|---|---|---|")
+    tok_s = {e: n_tok / med(mixed[e]) for e in engines}
+    row(f"mixed real text, tokens/s ({len(texts)} texts, batch 32)", {e: f"{tok_s[e]:,.0f}" for e in engines},
+        *ratio_cols(lambda e: faster(med(mixed["tinyminilm"]), med(mixed[e]))))
+    row(f"— fraction of the GEMM ceiling ({ceiling:,.0f} tokens/s at {g:.0f} GFLOP/s)",
+        {e: f"{tok_s[e] / ceiling:.0%}" for e in engines}, "", "")
+    row(f"256-token passages/s ({len(long)} passages)", {e: f"{len(long) / med(passage_t[e]):.1f}" for e in engines},
+        *ratio_cols(lambda e: faster(med(passage_t["tinyminilm"]), med(passage_t[e]))))
+    p50 = {e: med(x["p50"] for x in latency[e]) for e in engines}
+    p99 = {e: med(x["p99"] for x in latency[e]) for e in engines}
+    row(f"one short query, p50 / p99 ms ({len(queries)} queries, median {query_tok:.0f} tokens)",
+        {e: f"{p50[e]:.2f} / {p99[e]:.2f}" for e in engines},
+        *ratio_cols(lambda e: faster(p50["tinyminilm"], p50[e]) + " (p50)"))
+    row(f"32 mixed texts in one call, ms ({burst_tok} tokens)", {e: f"{med(burst_t[e]) * 1e3:.0f}" for e in engines},
+        *ratio_cols(lambda e: faster(med(burst_t["tinyminilm"]), med(burst_t[e]))))
+    cold_s = {e: med(x["wall"] for x in cold[e]) for e in engines}
+    row("cold start: fresh process, import + load + first query, s", {e: f"{cold_s[e]:.2f}" for e in engines},
+        *ratio_cols(lambda e: f"{cold_s['tinyminilm'] / cold_s[e]:.2f}× the time"))
+    row(f"peak RSS encoding {n_rss:,} texts, MiB (after load)",
+        {e: f"{rss[e]['rss_mib']:.0f} ({rss[e]['loaded_mib']:.0f})" for e in engines},
+        *ratio_cols(lambda e: f"{rss['tinyminilm']['rss_mib'] / rss[e]['rss_mib']:.2f}× the memory"))
+
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs; BLAS (NumPy): {kernel}; "
+          f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset")
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}; " + "; ".join(versions))
+    print(f"corpus: {len(texts)} held-out texts of {CORPUS.name}, {n_tok:,} real tokens (mean {n_tok / len(texts):.1f});"
+          f" {args.rounds} rounds, engines alternated, medians; GEMM rate per check (GFLOP/s): "
+          + ", ".join(f"{x:.0f}" for x in gemm))
+    print("max |vector difference| from tinyminilm on 64 texts: "
+          + ", ".join(f"{e} {d:.1e}" for e, d in agree.items()))
+    print(f"run time {time.perf_counter() - t_start:.0f} s; load average at the start {load_start}, "
+          f"at the end {os.getloadavg()[0]:.1f} (2 CPUs are shared with other work: ratios are what counts)\n")
+    print("| workload | " + " | ".join(ENGINES) + " | tinyminilm vs onnxruntime | vs sentence-transformers |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
 

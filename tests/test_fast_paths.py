@@ -84,9 +84,58 @@ def test_attention_equals_the_plain_one(tiny, monkeypatch, chunk):
     assert np.all(plain_w[0][padding_keys] == 0) and np.all(fast_w[0][padding_keys] == 0)
 
 
+def test_attention_in_head_blocks_and_with_any_mask(tiny, monkeypatch):
+    """Blocks of a few heads of one sequence (long sequences), a mask that is not a tail of padding, a sequence
+    with no real key at all: each as model.attention gives it."""
+    config, params = tiny
+    ids, types, mask = tiny_bert.random_batch(batch=5)
+    x = M.embed(ids, types, params, 1e-12)
+    layer = params["layers"][0]
+    args = (layer["qkv"], layer["attn_out"], 4)
+    monkeypatch.setattr(F, "_SCORES_PER_CHUNK", 12 * 12 * 3)  # one sequence's scores do not fit: 3 heads a block
+    assert F._blocks(5, 12, 4, whole_sequences=False)[:2] == [(slice(0, 1), slice(0, 3)), (slice(0, 1), slice(3, 6))]
+    np.testing.assert_allclose(F.attention(x, mask_bias(mask), *args), M.attention(x, mask_bias(mask), *args),
+                               atol=TOL)
+    holes = mask.copy()
+    holes[1, 3] = holes[2, 0] = 0  # padding inside a sequence, and at its start
+    holes[3] = 0  # no real key at all: the plain softmax gives every key the same weight
+    assert F._key_lengths(mask_bias(holes)) is None and F._key_lengths(mask_bias(mask)) is not None
+    np.testing.assert_allclose(F.attention(x, mask_bias(holes), *args), M.attention(x, mask_bias(holes), *args),
+                               atol=TOL)
+
+
+def test_attention_redoes_a_block_whose_exp_overflows(tiny):
+    """Scores beyond float32's exp range (here ~30× the usual) take the max-shifted path: still model.attention."""
+    config, params = tiny
+    ids, types, mask = tiny_bert.random_batch(batch=3)
+    x = M.embed(ids, types, params, 1e-12)
+    layer = params["layers"][0]
+    qkv = {"w": layer["qkv"]["w"] * np.float32(30), "b": layer["qkv"]["b"] * np.float32(30)}
+    q, k, _ = np.split(x @ qkv["w"] + qkv["b"], 3, axis=-1)
+    q, k = (a.reshape(3, 12, 4, 8).transpose(0, 2, 1, 3) for a in (q, k))
+    assert (q @ k.transpose(0, 1, 3, 2) / np.sqrt(8)).max() > 89  # exp would overflow float32 without the shift
+    plain_w, fast_w = [], []
+    ref = M.attention(x, mask_bias(mask), qkv, layer["attn_out"], 4, plain_w)
+    with np.errstate(all="raise"):  # no floating-point warning escapes from the fast path
+        got = F.attention(x, mask_bias(mask), qkv, layer["attn_out"], 4, fast_w)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, atol=TOL * np.abs(ref).max())
+    np.testing.assert_allclose(fast_w[0], plain_w[0], atol=TOL)
+
+
+def test_bias_gelu_equals_the_plain_gelu(tiny):
+    rng = np.random.default_rng(2)
+    h = (rng.standard_normal((23, 40)) * 4).astype(np.float32)
+    b = rng.standard_normal(40).astype(np.float32)
+    got = h.copy()
+    F._bias_gelu_in_place(got, b, [np.empty((5, 40), np.float32) for _ in range(3)])  # blocks of 5 rows, one partial
+    assert np.array_equal(got, M.gelu(h + b))  # the same operations in the same order: the same rounding
+
+
 def test_feed_forward_and_layer_equal_the_plain_ones(tiny, monkeypatch):
     config, params = tiny
     monkeypatch.setattr(F, "_FFN_ROWS", 7)  # several blocks of rows, one of them partial
+    monkeypatch.setattr(F, "_GELU_ROWS", 3)  # and GELU blocks inside them, one of them partial
     ids, types, mask = tiny_bert.random_batch(batch=5)
     x = M.embed(ids, types, params, 1e-12)
     layer = params["layers"][1]
