@@ -42,7 +42,8 @@ TEXTS = [
 # (folder name, pooling flag in 1_Pooling/config.json, has a Normalize module)
 # Every pooling mode config.py accepts, each checked against sentence-transformers (tests/golden/tiny.npz).
 VARIANTS = [("tiny-mean", "pooling_mode_mean_tokens", True), ("tiny-cls", "pooling_mode_cls_token", False),
-            ("tiny-max", "pooling_mode_max_tokens", True), ("tiny-mean-sqrt", "pooling_mode_mean_sqrt_len_tokens", False)]
+            ("tiny-max", "pooling_mode_max_tokens", True),
+            ("tiny-mean-sqrt", "pooling_mode_mean_sqrt_len_tokens", False)]
 
 
 def make_weights(seed: int = 0) -> dict[str, np.ndarray]:

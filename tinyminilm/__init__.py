@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 from .encoder import SentenceEncoder
-from .errors import (ConfigError, DownloadError, IntegrityError, TinyMiniLMError, TokenizerError,
-                     WeightsError)
+from .errors import (ArgumentError, ArgumentTypeError, ConfigError, DownloadError, InputError, IntegrityError,
+                     TinyMiniLMError, TokenizerError, WeightsError)
 from .hub import MODEL_ID, REVISION
 from .porting import SentenceTransformer
 from . import util  # NumPy only: `from tinyminilm import SentenceTransformer, util`, as from sentence_transformers
@@ -33,5 +33,6 @@ def load(model: str | os.PathLike | None = None) -> SentenceEncoder:
     return SentenceEncoder.from_folder(hub.resolve_model(model))
 
 
-__all__ = ["load", "SentenceEncoder", "SentenceTransformer", "util", "MODEL_ID", "REVISION", "TinyMiniLMError", "ConfigError", "WeightsError",
-           "TokenizerError", "IntegrityError", "DownloadError", "__version__"]
+__all__ = ["load", "SentenceEncoder", "SentenceTransformer", "util", "MODEL_ID", "REVISION", "TinyMiniLMError",
+           "ArgumentError", "ArgumentTypeError", "InputError", "ConfigError", "WeightsError", "TokenizerError",
+           "IntegrityError", "DownloadError", "__version__"]
