@@ -35,14 +35,20 @@ def _nobody() -> pwd.struct_passwd | None:
 
 
 def require_root() -> pwd.struct_passwd:
-    """The `nobody` account; skips the test, saying why, where this process cannot become it."""
+    """The `nobody` account. Where this process cannot become it, the test is skipped saying why — except in CI
+    (CI=true), which runs as root on a system with `nobody`: there the same situation fails, so that a skip can
+    never pass for these tests."""
+    problem = None
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("switching to another user needs root; this test runs as uid "
-                    f"{os.geteuid() if hasattr(os, 'geteuid') else '?'} (CI runs it as root)")
-    user = _nobody()
-    if user is None:
-        pytest.skip("this system has no `nobody` account to switch to")
-    return user
+        problem = ("switching to another user needs root; this test runs as uid "
+                   f"{os.geteuid() if hasattr(os, 'geteuid') else '?'} (CI runs it as root)")
+    elif _nobody() is None:
+        problem = "this system has no `nobody` account to switch to"
+    if problem is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"in CI this test must run: {problem}")
+        pytest.skip(problem)
+    return _nobody()
 
 
 @contextmanager
