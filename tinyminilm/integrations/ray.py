@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArgumentError, ConfigError, CorpusError, check_int
-from ._common import require
+from ._common import model_folder, require
 
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -210,13 +210,6 @@ def _check_output(path: str) -> None:
                           "another (embed_corpus writes a folder of Parquet files and never appends)")
 
 
-def _resolve_model(model: str | Path | None) -> Path:
-    """The model folder, resolved on the driver: the default model is fetched and verified here, once."""
-    from tinyminilm import hub
-
-    return hub.resolve_model(model).resolve()
-
-
 def default_blas_threads(num_actors: int) -> int:
     """Threads per actor that fill the cluster without oversubscribing a node: cores / actors, at most one node's.
 
@@ -261,7 +254,7 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     fmt = _input_format(src, input_format)
     _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
     _check_output(dest)
-    folder = _resolve_model(model)
+    folder = Path(model_folder(model))  # resolved on the driver: the default model is fetched here, once
     if not ray.is_initialized():
         ray.init()
     threads = default_blas_threads(num_actors) if blas_threads is None else check_int(blas_threads, "blas_threads")
