@@ -68,12 +68,16 @@ class Tokenizer:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
 
     def untruncated_length(self, text: str) -> int:
-        """Token count of `text` with [CLS] and [SEP] but without truncation (to tell a reader what was cut)."""
-        from tokenizers import Tokenizer as RustTokenizer
+        """Token count of `text` with [CLS] and [SEP] but without truncation (to tell a reader what was cut, or to
+        refuse a text that is too long)."""
+        untruncated = self.__dict__.get("_untruncated")
+        if untruncated is None:  # a private copy, made once: the shared one stays configured; a race makes two
+            from tokenizers import Tokenizer as RustTokenizer
 
-        backend = RustTokenizer.from_str(self.backend.to_str())  # a private copy: the shared one stays configured
-        backend.no_truncation()
-        return len(backend.encode(text.lower() if self.lowercase else text, add_special_tokens=True).ids)
+            untruncated = RustTokenizer.from_str(self.backend.to_str())
+            untruncated.no_truncation()
+            self._untruncated = untruncated
+        return len(untruncated.encode(text.lower() if self.lowercase else text, add_special_tokens=True).ids)
 
 
 # A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see

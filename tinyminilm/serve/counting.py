@@ -17,7 +17,6 @@ class TokenCounter:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.limit = model.max_seq_length
-        self._untruncated = None
 
     def count(self, texts: list[str], truncate: bool, field: str, single: bool, how_to_truncate: str) -> list[int]:
         """Token counts of texts; with truncate=False a text over the limit is a 413 naming `field` (single
@@ -26,7 +25,7 @@ class TokenCounter:
         if not truncate:
             for i, n in enumerate(counts):
                 if n >= self.limit:
-                    full = self._full_count(texts[i])
+                    full = self.model.tokenizer.untruncated_length(texts[i])
                     if full > self.limit:
                         name = field if single else f"{field}[{i}]"
                         raise ApiError(413, f"`{name}` has {full} tokens, more than the model's limit of "
@@ -34,13 +33,3 @@ class TokenCounter:
                                             f"{how_to_truncate} to embed its first {self.limit} tokens",
                                        param=name, code="input_too_long")
         return counts
-
-    def _full_count(self, text: str) -> int:
-        if self._untruncated is None:
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(self.model.folder / "tokenizer.json"))
-            tokenizer.no_truncation()
-            tokenizer.no_padding()
-            self._untruncated = tokenizer
-        return len(self._untruncated.encode(text).ids)
