@@ -63,6 +63,10 @@ def shared_folder() -> Iterator[Path]:
 
 
 PRELOAD = "import tinyminilm.cli; tinyminilm.cli.build_parser()"
+# What tinyminilm imports or looks up only when it first loads a model or encodes, done while still root: the
+# installed packages may live where `nobody` cannot read (a pyenv under /root, a CI checkout in a 0700 folder).
+_LAZY_IMPORTS = ("import mmap, threadpoolctl, safetensors.numpy, tokenizers, tinyminilm.util, tinyminilm.fast, "
+                 "tinyminilm.tokenization, tinyminilm.batching; tinyminilm.batching._BLAS.get()")
 
 
 def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = PRELOAD,
@@ -73,7 +77,7 @@ def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = PRELOA
     only root can read, e.g. a pyenv under /root), then drops to `user` before `code` runs: everything `code`
     opens, it opens as `user`.
     """
-    drop = (f"import os, sys\n{preload}\nimport mmap, threadpoolctl, tinyminilm.util\n"
+    drop = (f"import os, sys\n{preload}\n{_LAZY_IMPORTS}\n"
             f"os.setgroups([]); os.setgid({user.pw_gid}); os.setuid({user.pw_uid})\n")
     env = {**os.environ, "HOME": "/nonexistent", "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([sys.executable, "-c", drop + code, *args], cwd="/", env=env, capture_output=True,
