@@ -65,6 +65,56 @@ def test_linear_equals_the_plain_one(tiny, rows):
     np.testing.assert_allclose(y, M.linear(x, **w), atol=TOL)
 
 
+@pytest.mark.parametrize("rows, K, N, width", [(1, 384, 1152, 32), (12, 1536, 384, 8), (24, 384, 384, 32),
+                                                 (5, 32, 96, 16)])
+def test_column_block_product_equals_the_plain_product(rows, K, N, width):
+    rng = np.random.default_rng(rows)
+    w = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32).T  # stored [out, in], as loaded
+    x = rng.standard_normal((rows, K)).astype(np.float32)
+    out = np.full((rows, N), np.nan, np.float32)
+    F._column_block_product(x, w, out, width)
+    exact = x.astype(np.float64) @ w.astype(np.float64)  # outputs ~1: float32's rounding over K terms is ~1e-6
+    np.testing.assert_allclose(out, exact, atol=1e-5)
+    assert np.abs(out - exact).max() <= 2 * np.abs(x @ w - exact).max() + 1e-6  # as close as the one-product form
+
+
+def test_product_chooses_column_blocks_only_for_few_rows_on_a_small_matrix_thread(monkeypatch):
+    """_product takes the column-block form exactly when fast._block_width gives a width: at most 24 rows, BLAS
+    on one thread with a small-matrix path, and a weight stored [out, in] whose columns split into blocks."""
+    rng = np.random.default_rng(0)
+    w_in, w_out, w_odd = (rng.standard_normal(s).astype(np.float32).T for s in ((1536, 384), (384, 1536), (37, 32)))
+    monkeypatch.setattr(F, "small_products_unpacked", lambda: True)
+    assert F._block_width(np.zeros((24, 384), np.float32), w_in) == 32  # [K, width] blocks of 48 KiB
+    assert F._block_width(np.zeros((12, 1536), np.float32), w_out) == 8
+    assert F._block_width(np.zeros((25, 384), np.float32), w_in) is None  # too many rows
+    assert F._block_width(np.zeros((3, 384), np.float32), np.ascontiguousarray(w_in)) is None  # not [out, in]
+    assert F._block_width(np.zeros((3, 32), np.float32), w_odd) is None  # 37 columns: no power-of-two block
+    calls = []
+    monkeypatch.setattr(F, "_column_block_product", lambda *a: calls.append(a[3]))
+    F._product(np.zeros((12, 1536), np.float32), w_out, np.empty((12, 384), np.float32))
+    assert calls == [8]
+    monkeypatch.setattr(F, "small_products_unpacked", lambda: False)  # BLAS on several threads, or no such path
+    assert F._block_width(np.zeros((12, 384), np.float32), w_in) is None
+    F._product(np.zeros((12, 1536), np.float32), w_out, np.empty((12, 384), np.float32))
+    assert calls == [8]
+
+
+def test_small_products_unpacked_follows_the_kernel_and_thread_count():
+    """batching reads OpenBLAS's kernel name as threadpoolctl reports it; the small-matrix path counts only on one
+    BLAS thread."""
+    import threadpoolctl
+
+    from tinyminilm import batching
+
+    openblas = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "openblas"]
+    assert openblas, "NumPy's wheels bundle OpenBLAS; these tests expect it"
+    assert batching._BLAS.kernel() == openblas[0]["architecture"]
+    with batching.one_blas_thread:
+        assert batching.small_products_unpacked() == (batching._BLAS.kernel() in batching._SMALL_MATRIX_KERNELS)
+    if batching.default_threads() > 1 and batching._BLAS.get() > 1:
+        assert not batching.small_products_unpacked()
+
+
 @pytest.mark.parametrize("chunk", [None, 1])  # all sequences in one chunk, and one sequence per chunk
 def test_attention_equals_the_plain_one(tiny, monkeypatch, chunk):
     config, params = tiny
@@ -168,6 +218,24 @@ def test_real_model_on_the_golden_texts(model, golden_texts):
         args = (model.params, model.config, batch["input_ids"], batch["attention_mask"])
         worst = max(worst, float(np.abs(F.sentence_embedding(*args) - M.sentence_embedding(*args)).max()))
     print(f"max abs diff fast vs plain over {len(texts)} golden texts: {worst:.3g}")
+    assert worst <= TOL
+
+
+def test_real_model_in_column_blocks_on_the_golden_texts(model, golden_texts, monkeypatch):
+    """The column-block products (few rows, one BLAS thread, AVX-512 OpenBLAS), forced on whatever kernel this
+    machine has: each short golden text alone, and pairs of them, as a single query or a small batch run."""
+    monkeypatch.setattr(F, "small_products_unpacked", lambda: True)
+    chosen = []
+    monkeypatch.setattr(F, "_column_block_product", lambda *a, _real=F._column_block_product: (
+        chosen.append(a[3]), _real(*a)))
+    texts = [t["text"] for t in golden_texts]
+    short = [t for t in texts if 0 < len(model.token_ids([t])[0]) <= 12][:40]
+    worst = 0.0
+    for group in [[t] for t in short[:20]] + [short[i:i + 2] for i in range(20, len(short), 2)]:
+        batch = model.tokenize(group)
+        args = (model.params, model.config, batch["input_ids"], batch["attention_mask"])
+        worst = max(worst, float(np.abs(F.sentence_embedding(*args) - M.sentence_embedding(*args)).max()))
+    assert len(short) == 40 and set(chosen) == {8, 32}  # both block widths ran
     assert worst <= TOL
 
 

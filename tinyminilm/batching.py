@@ -171,13 +171,18 @@ class _BlasThreadCount:
     """
 
     def __init__(self) -> None:
-        self._functions: tuple[Any, Any] | None = None
+        self._functions: tuple[Any, Any, str] | None = None
         self._looked_up = False
 
-    def _lookup(self) -> tuple[Any, Any] | None:
+    def _lookup(self) -> tuple[Any, Any, str] | None:
         if not self._looked_up:
             self._functions, self._looked_up = _openblas_functions(), True
         return self._functions
+
+    def kernel(self) -> str:
+        """The name of the kernel set OpenBLAS chose for this CPU ("SkylakeX", "Haswell", ...), or "" if unknown."""
+        functions = self._lookup()
+        return functions[2] if functions is not None else ""
 
     def get(self) -> int | None:
         functions = self._lookup()
@@ -209,8 +214,8 @@ class _BlasThreadCount:
             controller.limit(limits=n, user_api="blas")
 
 
-def _openblas_functions() -> tuple[Any, Any] | None:
-    """(openblas_get_num_threads, openblas_set_num_threads) of the OpenBLAS NumPy loaded, or None."""
+def _openblas_functions() -> tuple[Any, Any, str] | None:
+    """(openblas_get_num_threads, openblas_set_num_threads, kernel name) of the OpenBLAS NumPy loaded, or None."""
     import ctypes
 
     try:
@@ -230,7 +235,11 @@ def _openblas_functions() -> tuple[Any, Any] | None:
             if get is not None and set_ is not None:
                 get.restype, get.argtypes = ctypes.c_int, []
                 set_.restype, set_.argtypes = None, [ctypes.c_int]
-                return get, set_
+                corename = getattr(dll, f"{prefix}openblas_get_corename{suffix}", None)
+                if corename is not None:
+                    corename.restype, corename.argtypes = ctypes.c_char_p, []
+                kernel = (corename() or b"").decode("ascii", "replace") if corename is not None else ""
+                return get, set_, kernel
     return None
 
 
@@ -246,6 +255,18 @@ def _blas_controller() -> Any:
             return None
         _controller.append(ThreadpoolController())
     return _controller[0]
+
+
+# OpenBLAS's kernel sets with a "small matrix" path (AVX-512): products of at most 100³ multiply-adds run
+# straight from NumPy's arrays, on one thread, without packing the operands first.
+_SMALL_MATRIX_KERNELS = frozenset({"SkylakeX", "Cooperlake", "SapphireRapids"})
+
+
+def small_products_unpacked() -> bool:
+    """True when NumPy's BLAS is OpenBLAS with an AVX-512 kernel and runs one thread now (as in a batch that holds
+    one core): then a product small enough for its small-matrix path skips the packing of the weight matrix,
+    which costs more than the multiplication itself for a few rows (fast.py uses this)."""
+    return _BLAS.kernel() in _SMALL_MATRIX_KERNELS and _BLAS.get() == 1
 
 
 _BLAS = _BlasThreadCount()
