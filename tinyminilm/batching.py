@@ -215,31 +215,36 @@ class _BlasThreadCount:
 
 
 def _openblas_functions() -> tuple[Any, Any, str] | None:
-    """(openblas_get_num_threads, openblas_set_num_threads, kernel name) of the OpenBLAS NumPy loaded, or None."""
+    """(openblas_get_num_threads, openblas_set_num_threads, kernel name) of the OpenBLAS NumPy itself calls, or
+    None (NumPy built on another BLAS, or a platform where this lookup does not work: threadpoolctl then).
+
+    The symbols are looked up through NumPy's own extension module: dlsym on its handle searches that module and
+    the libraries it links, in their order, so the OpenBLAS found is NumPy's. Another OpenBLAS in the process
+    (SciPy's, imported with torch or scikit-learn, has the same functions) is never taken for it — threadpoolctl
+    lists every loaded OpenBLAS in an order that varies from run to run, and picking the first one limited
+    SciPy's library while NumPy's ran two threads in each of two batches (half the throughput).
+    """
     import ctypes
 
     try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
+        from numpy._core import _multiarray_umath as numpy_core
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as numpy_core  # type: ignore[no-redef]
+    try:
+        dll = ctypes.CDLL(numpy_core.__file__)
+    except OSError:
         return None
-    for lib in threadpool_info():
-        if lib.get("internal_api") != "openblas":
-            continue
-        try:
-            dll = ctypes.CDLL(lib["filepath"])
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "_64"), ("", "")):
-            get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
-            set_ = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                get.restype, get.argtypes = ctypes.c_int, []
-                set_.restype, set_.argtypes = None, [ctypes.c_int]
-                corename = getattr(dll, f"{prefix}openblas_get_corename{suffix}", None)
-                if corename is not None:
-                    corename.restype, corename.argtypes = ctypes.c_char_p, []
-                kernel = (corename() or b"").decode("ascii", "replace") if corename is not None else ""
-                return get, set_, kernel
+    for prefix, suffix in (("scipy_", "64_"), ("scipy_", ""), ("", "64_"), ("", "_64"), ("", "")):
+        get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+        set_ = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+        if get is not None and set_ is not None:
+            get.restype, get.argtypes = ctypes.c_int, []
+            set_.restype, set_.argtypes = None, [ctypes.c_int]
+            corename = getattr(dll, f"{prefix}openblas_get_corename{suffix}", None)
+            if corename is not None:
+                corename.restype, corename.argtypes = ctypes.c_char_p, []
+            kernel = (corename() or b"").decode("ascii", "replace") if corename is not None else ""
+            return get, set_, kernel
     return None
 
 
