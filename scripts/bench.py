@@ -25,7 +25,8 @@ alternated within each round, medians of the rounds:
     (6 × 2 × 2 × 384 · L: q·kᵀ and weights·v), counted at each text's real length;
   - 256-token passages/s (RAG ingestion);
   - a 32-text mixed burst in one call, ms;
-  - single short query p50 / p99, ms (each engine in a fresh process, one query per call);
+  - single short query p50 / p99, ms (each engine in a fresh process, one query per call), on every core and on one
+    CPU (the process pinned to one CPU and each engine told to use one thread: a 1-vCPU container or function);
   - cold start: a fresh process's import + load + first query, s;
   - peak RSS of a fresh process encoding the mixed texts, MiB.
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same run.
@@ -79,12 +80,13 @@ def flop(lengths: list[int]) -> float:
 class OrtEncoder:
     """all-MiniLM-L6-v2 on onnxruntime, the whole sentence-transformers pipeline around it (see the module doc)."""
 
-    def __init__(self, onnx_path: str, folder: str, max_length: int = 256) -> None:
+    def __init__(self, onnx_path: str, folder: str, max_length: int = 256, threads: int = 0) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per physical core)
         self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
@@ -118,10 +120,11 @@ PEAK_RSS = ("def peak_rss_mib():\n"
             "    for line in open('/proc/self/status'):\n"
             "        if line.startswith('VmHWM:'):\n"
             "            return int(line.split()[1]) / 1024\n")
-LOAD = {
-    "tinyminilm": "import tinyminilm; m = tinyminilm.load({folder!r})",
-    "onnxruntime": "from bench import OrtEncoder; m = OrtEncoder({onnx!r}, {folder!r})",
-    "sentence-transformers": ("from sentence_transformers import SentenceTransformer; "
+LOAD = {  # threads: 0 for each engine's default, else that many compute threads
+    "tinyminilm": "import tinyminilm; m = tinyminilm.load({folder!r}); m.threads = {threads} or m.threads",
+    "onnxruntime": "from bench import OrtEncoder; m = OrtEncoder({onnx!r}, {folder!r}, threads={threads})",
+    "sentence-transformers": ("import torch; from sentence_transformers import SentenceTransformer; "
+                              "{threads} and torch.set_num_threads({threads}); "
                               "m = SentenceTransformer({folder!r}, device='cpu')"),
 }
 HEAD = PEAK_RSS + "import json, sys, time\nsys.path[:0] = [{root!r}, {scripts!r}]\n"
@@ -149,12 +152,15 @@ print(json.dumps({{"p50": times[len(times) // 2] * 1e3, "p99": times[min(len(tim
 """
 
 
-def child(template: str, engine: str, **kw) -> dict:
-    """Run the template for one engine in a fresh interpreter that prints one JSON line; add its wall time."""
+def child(template: str, engine: str, one_cpu: bool = False, **kw) -> dict:
+    """Run the template for one engine in a fresh interpreter that prints one JSON line; add its wall time.
+    one_cpu: the interpreter is pinned to one CPU from its start, and the engine told to use one thread."""
     code = template.format(root=str(ROOT), scripts=str(ROOT / "scripts"), corpus=str(CORPUS),
-                           load=LOAD[engine].format(**kw), **kw)
+                           load=LOAD[engine].format(threads=int(one_cpu), **kw), **kw)
+    cpu = min(os.sched_getaffinity(0))
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if one_cpu else None
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, preexec_fn=pin,
                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}).stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["wall"] = time.perf_counter() - t0
@@ -277,10 +283,12 @@ def main() -> None:
     # Fresh processes: latency (rounds alternated), cold start, peak RSS.
     kw = {"folder": folder, "onnx": args.onnx}
     latency: dict[str, list[dict]] = {e: [] for e in engines}
+    latency_1: dict[str, list[dict]] = {e: [] for e in engines}
     cold: dict[str, list[dict]] = {e: [] for e in engines}
     for _ in range(1 if args.quick else args.rounds):
         for e in engines:
             latency[e].append(child(LATENCY, e, queries=json.dumps(queries), **kw))
+            latency_1[e].append(child(LATENCY, e, one_cpu=True, queries=json.dumps(queries), **kw))
             cold[e].append(child(COLD, e, **kw))
     n_rss = len(texts)  # peak RSS depends on the longest batch, and the mixed texts include 256-token ones
     rss = {e: child(RSS, e, n=n_rss, **kw) for e in engines}
@@ -301,11 +309,18 @@ def main() -> None:
         {e: f"{tok_s[e] / ceiling:.0%}" for e in engines}, "", "")
     row(f"256-token passages/s ({len(long)} passages)", {e: f"{len(long) / med(passage_t[e]):.1f}" for e in engines},
         *ratio_cols(lambda e: faster(med(passage_t["tinyminilm"]), med(passage_t[e]))))
+    long_ceiling = g * 1e9 / (flop([len(x) for x in tiny.token_ids(long)]) / len(long))  # passages/s
+    row(f"— fraction of the GEMM ceiling ({long_ceiling:.1f} passages/s at {g:.0f} GFLOP/s)",
+        {e: f"{len(long) / med(passage_t[e]) / long_ceiling:.0%}" for e in engines}, "", "")
     p50 = {e: med(x["p50"] for x in latency[e]) for e in engines}
     p99 = {e: med(x["p99"] for x in latency[e]) for e in engines}
     row(f"one short query, p50 / p99 ms ({len(queries)} queries, median {query_tok:.0f} tokens)",
         {e: f"{p50[e]:.2f} / {p99[e]:.2f}" for e in engines},
         *ratio_cols(lambda e: faster(p50["tinyminilm"], p50[e]) + " (p50)"))
+    p50_1 = {e: med(x["p50"] for x in latency_1[e]) for e in engines}
+    p99_1 = {e: med(x["p99"] for x in latency_1[e]) for e in engines}
+    row("— the same on one CPU, one thread (a 1-vCPU host)", {e: f"{p50_1[e]:.2f} / {p99_1[e]:.2f}" for e in engines},
+        *ratio_cols(lambda e: faster(p50_1["tinyminilm"], p50_1[e]) + " (p50)"))
     row(f"32 mixed texts in one call, ms ({burst_tok} tokens)", {e: f"{med(burst_t[e]) * 1e3:.0f}" for e in engines},
         *ratio_cols(lambda e: faster(med(burst_t["tinyminilm"]), med(burst_t[e]))))
     cold_s = {e: med(x["wall"] for x in cold[e]) for e in engines}
