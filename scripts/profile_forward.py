@@ -6,7 +6,7 @@ Part 1 times (in CPU time of the one thread doing the work) each step of the six
 ids, BLAS on one thread (as `encode` runs each batch with threads > 1), and prints each step's share and the
 matrix products' GFLOP/s next to the same-run single-thread GEMM rate.
 Part 2 splits a 12-token query's `encode` (CPU and wall time) into: the API around the model, the 24 weight products alone (both
-operand orders, 1 and 2 BLAS threads), the rest of the forward pass, and compares with the weights' size.
+operand orders and fast.py's column blocks, 1 and 2 BLAS threads), the rest of the forward pass, and compares with the weights' size.
 Like scripts/bench.py it removes OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE first, and prints the CPU and kernel.
 """
 
@@ -127,6 +127,7 @@ def main() -> None:
     ws = [(lay[k]["w"], lay[k]["b"]) for lay in layers for k in ("qkv", "attn_out", "ffn_in", "ffn_out")]
     xs = {384: xq, 1152: None, 1536: np.ascontiguousarray(np.repeat(xq, 4, axis=1))}
     wts = [np.ascontiguousarray(w.T) for w, _ in ws]  # [out, in] copies
+    outs = {w.shape[1]: np.empty((n, w.shape[1]), np.float32) for w, _ in ws}
 
     def products(order: str) -> None:
         for (w, _), wt in zip(ws, wts):
@@ -135,6 +136,8 @@ def main() -> None:
                 xin @ w
             elif order == "(wT@xT)T":
                 (w.T @ xin.T).T
+            elif order == "blocks":  # fast.py's column blocks (what it runs on one BLAS thread with AVX-512)
+                F._column_block_product(xin, w, outs[w.shape[1]], 32 if w.shape[0] <= 384 else 8)
             else:  # w stored [out, in] contiguous
                 xin @ wt.T
 
@@ -142,12 +145,14 @@ def main() -> None:
     print("| what | 1 BLAS thread, CPU ms | 1 BLAS thread, wall ms | 2 BLAS threads, wall ms |")
     print("|---|---|---|---|")
     r = args.repeat * 5
-    for name, fn in [("encode([query]), the whole call", lambda: enc.encode([q])),
+    for name, fn in ([("encode([query]), the whole call", lambda: enc.encode([q])),
                      ("transformer() alone (6 layers)", lambda: F.transformer(params, cfg, qids, qmask,
                                                                               all_layers=False)),
                      ("24 weight products, x @ w", lambda: products("x@w")),
                      ("24 weight products, (wᵀ @ xᵀ)ᵀ", lambda: products("(wT@xT)T")),
-                     ("24 weight products, x @ (w stored [out, in])ᵀ", lambda: products("wt"))]:
+                     ("24 weight products, x @ (w stored [out, in])ᵀ", lambda: products("wt"))]
+                    + ([("24 weight products, column blocks of w (small-matrix path)", lambda: products("blocks"))]
+                       if hasattr(F, "_column_block_product") else [])):
         with ctl.limit(limits=1, user_api="blas"):
             cells = [f"{cpu(fn, r) * 1e3:.3f}"]
         for threads in (1, 2):
@@ -155,9 +160,11 @@ def main() -> None:
                 cells.append(f"{best(fn, r) * 1e3:.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     size = sum(w.nbytes for w, _ in ws)
-    t0 = cpu(lambda: [w.sum() for w, _ in ws], r)  # one read of every weight matrix
-    print(f"\nthe 24 weight matrices: {size / 2**20:.1f} MiB; reading each once (w.sum()) takes {t0 * 1e3:.2f} ms "
-          f"({size / t0 / 1e9:.0f} GB/s), a floor for any engine that does not keep them in cache")
+    one = {k: np.ascontiguousarray(v[:1]) for k, v in xs.items() if v is not None}
+    t0 = cpu(lambda: [(w.T @ one[w.shape[0]].T) for w, _ in ws], r)  # 1 row: GEMVs, each weight read once
+    print(f"\nthe 24 weight matrices: {size / 2**20:.1f} MiB; the same 24 products for a 1-token input (matrix-vector "
+          f"products, which read each weight once and pack nothing) take {t0 * 1e3:.2f} ms of CPU on one thread "
+          f"({size / t0 / 1e9:.0f} GB/s): the floor of streaming the weights from memory")
     few = 2 * n * 1769472 * 6
     print(f"the query's weight products are {few / 1e6:.0f} MFLOP: {few / gemm1 / 1e6:.2f} ms at the 1-thread "
           f"GEMM rate")
