@@ -65,6 +65,24 @@ def test_linear_equals_the_plain_one(tiny, rows):
     np.testing.assert_allclose(y, M.linear(x, **w), atol=TOL)
 
 
+@pytest.mark.parametrize("size, expected", [("2048K", 2 << 20), ("1024K", 1 << 20), ("512K", 512 << 10),
+                                             ("2M", 2 << 20), ("64K", 256 << 10), ("32M", 4 << 20),
+                                             ("lots", 1 << 20), (None, 1 << 20)])
+def test_block_sizes_follow_the_l2_cache_linux_reports(tmp_path, size, expected):
+    """fast's blocks are sized from one core's L2 (sysfs, as Linux reports it), clamped, 1 MiB when unknown;
+    the L1 data and instruction caches listed beside it are not taken for it."""
+    for i, (level, kind, text) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"), ("2", "Unified", size)]):
+        if text is not None:
+            folder = tmp_path / f"index{i}"
+            folder.mkdir()
+            for name, value in (("level", level), ("type", kind), ("size", text)):
+                (folder / name).write_text(value + "\n")
+    assert F._l2_cache_bytes(tmp_path) == expected
+    assert F._l2_cache_bytes(tmp_path / "missing") == 1 << 20
+    l2 = F._l2_cache_bytes()
+    assert F._SCORES_PER_CHUNK == l2 // 8 and F._GELU_BLOCK == l2 // 32 and F._GELU_ROWS == max(1, l2 // 32 // 1536)
+
+
 @pytest.mark.parametrize("rows, K, N, width", [(1, 384, 1152, 32), (12, 1536, 384, 8), (24, 384, 384, 32),
                                                  (5, 32, 96, 16)])
 def test_column_block_product_equals_the_plain_product(rows, K, N, width):
