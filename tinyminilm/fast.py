@@ -25,7 +25,6 @@ __all__ = ["gelu", "softmax", "layer_norm", "residual_layer_norm", "linear", "em
            "encoder_layer", "transformer", "pool", "normalize", "sentence_embedding"]
 
 
-
 def _l2_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
     """One core's L2 cache in bytes, as Linux reports it (e.g. "2048K"), kept within 256 KiB–4 MiB; 1 MiB where
     the OS does not say (macOS, Windows, some containers)."""
