@@ -111,6 +111,9 @@ def test_product_chooses_column_blocks_only_for_few_rows_on_a_small_matrix_threa
     monkeypatch.setattr(F, "_column_block_product", lambda *a: calls.append(a[3]))
     F._product(np.zeros((12, 1536), np.float32), w_out, np.empty((12, 384), np.float32))
     assert calls == [8]
+    strided = np.zeros((12, 768), np.float32)[:, ::2]  # an output that no reshape can view: the packed form
+    F._product(np.ones((12, 1536), np.float32), w_out, strided)
+    assert calls == [8] and np.allclose(strided, np.ones((12, 1536), np.float32) @ w_out, atol=1e-4)
     monkeypatch.setattr(F, "small_products_unpacked", lambda: False)  # BLAS on several threads, or no such path
     assert F._block_width(np.zeros((12, 384), np.float32), w_in) is None
     F._product(np.zeros((12, 1536), np.float32), w_out, np.empty((12, 384), np.float32))

@@ -154,7 +154,7 @@ def _block_width(x: np.ndarray, w: np.ndarray) -> int | None:
 def _product(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
     """out[...] = x @ w for 2-D arrays, in the form OpenBLAS runs fastest for len(x) rows."""
     width = _block_width(x, w)
-    if width is not None:
+    if width is not None and out.flags.c_contiguous:  # the blocks write through a reshaped view of out
         _column_block_product(x, w, out, width)
     elif len(x) < _FEW_ROWS:
         out[...] = (w.T @ x.T).T
