@@ -46,10 +46,18 @@ VARIANTS = [("tiny-mean", "pooling_mode_mean_tokens", True), ("tiny-cls", "pooli
             ("tiny-mean-sqrt", "pooling_mode_mean_sqrt_len_tokens", False)]
 
 
-def make_weights(seed: int = 0) -> dict[str, np.ndarray]:
-    """Random checkpoint tensors under transformers' BertModel key names (pooler and position_ids included)."""
+def make_weights(seed: int = 0, config: dict | None = None, num_labels: int | None = None,
+                 prefix: str = "") -> dict[str, np.ndarray]:
+    """Random checkpoint tensors under transformers' BertModel key names (pooler and position_ids included).
+
+    config: a config.json dict of any BERT shape (default: the tiny CONFIG). num_labels: also a classifier head
+    [num_labels, H] as BertForSequenceClassification has (keys `classifier.*`); its BERT keys then take
+    prefix="bert." as that class saves them. The same seed and config give the same tensors on every machine
+    (NumPy's PCG64), so a golden script and the tests build identical models without sharing a file.
+    """
+    config = CONFIG if config is None else config
     rng = np.random.default_rng(seed)
-    H, I, V, P, T = (CONFIG[k] for k in ("hidden_size", "intermediate_size", "vocab_size",
+    H, I, V, P, T = (config[k] for k in ("hidden_size", "intermediate_size", "vocab_size",
                                            "max_position_embeddings", "type_vocab_size"))
 
     def w(*shape: int, scale: float = 0.2) -> np.ndarray:
@@ -65,7 +73,7 @@ def make_weights(seed: int = 0) -> dict[str, np.ndarray]:
         "pooler.dense.weight": w(H, H),
         "pooler.dense.bias": w(H),
     }
-    for i in range(CONFIG["num_hidden_layers"]):
+    for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
         for name, (n_out, n_in) in {"attention.self.query": (H, H), "attention.self.key": (H, H),
                                     "attention.self.value": (H, H), "attention.output.dense": (H, H),
@@ -75,6 +83,10 @@ def make_weights(seed: int = 0) -> dict[str, np.ndarray]:
         for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
             t[p + ln + ".weight"] = 1 + w(H, scale=0.1)
             t[p + ln + ".bias"] = w(H, scale=0.1)
+    t = {prefix + k: v for k, v in t.items()}
+    if num_labels is not None:
+        t["classifier.weight"] = w(num_labels, H, scale=H ** -0.5)
+        t["classifier.bias"] = w(num_labels, scale=0.1)
     return t
 
 
