@@ -77,6 +77,20 @@ def _options(command: str) -> set[str]:
     return {s for a in sub.choices[command]._actions for s in a.option_strings}
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["embed", "--batch-size", "0", "x"], "argument --batch-size: must be a positive integer, got 0"),
+    (["search", "q", "--corpus", "c.txt", "--top-k", "x"], "argument --top-k/-k: must be a positive integer, got 'x'"),
+    (["embed", "--truncate-dim", "1.5", "x"], "argument --truncate-dim: must be a positive integer, got '1.5'"),
+    (["serve", "--port", "-1"], "argument --port: must be a positive integer, got -1"),
+    (["explain", "x", "--svg-max-tokens", "0"], "argument --svg-max-tokens: must be a positive integer, got 0"),
+])
+def test_every_count_option_is_parsed_by_the_one_integer_check(capsys, argv, message):
+    """The command line's integers are errors.check_int's (its words), for every count option alike."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.rstrip().endswith(f"error: {message}"), err
+
+
 def test_readme_names_exactly_the_commands_that_take_model_and_batch_size():
     commands = sorted(next(a for a in build_parser()._actions if a.dest == "command").choices)
     text = " ".join(README.read_text(encoding="utf-8").split())

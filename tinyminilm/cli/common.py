@@ -26,14 +26,16 @@ CHUNK_BATCHES = 8  # texts are read and encoded 8 batches at a time; memory is b
 # --------------------------------------------------------------------------------------------------------------
 
 def positive_int(value: str) -> int:
-    """argparse `type=` for counts (--batch-size, --top-k, --port, ...): the text as an int of at least 1."""
+    """argparse `type=` for counts (--batch-size, --top-k, --port, ...): the text as an int of at least 1, checked
+    by the package's one integer check; argparse puts the option's name in front of the message."""
     try:
-        k = int(value)
+        number: object = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if k < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return k
+        number = value  # not an integer: check_int refuses it, quoting what was given
+    try:
+        return check_int(number, "")
+    except ArgumentError as e:  # " must be a positive integer, got 0"
+        raise argparse.ArgumentTypeError(str(e).strip()) from None
 
 
 def model_options() -> argparse.ArgumentParser:

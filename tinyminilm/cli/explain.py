@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ArgumentError
 from ..explain import SVG_MAX_TOKENS, explain_text, format_explanation, render_svg, write_svg
 from ..files import check_output
-from .common import error, load_model
+from .common import error, load_model, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,15 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="a local model folder (default: the pinned all-MiniLM-L6-v2)")
     p.add_argument("--svg", type=Path, default=None, metavar="FILE",
                    help="write an attention heatmap (layers × heads) to this SVG file")
-    p.add_argument("--svg-max-tokens", type=int, default=SVG_MAX_TOKENS, metavar="N",
+    p.add_argument("--svg-max-tokens", type=positive_int, default=SVG_MAX_TOKENS, metavar="N",
                    help=f"longer texts show their first N tokens in the picture (default {SVG_MAX_TOKENS})")
     p.set_defaults(func=cmd_explain)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """`tinyminilm explain`: print the report, and write the SVG when asked."""
-    if args.svg_max_tokens < 1:
-        raise ArgumentError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
     if args.svg is not None:
         check_output(args.svg, "--svg")  # fail before the model runs: a missing folder, a file in the way
 
