@@ -129,3 +129,35 @@ def test_a_csv_with_text_after_a_closing_quote_is_refused(capsys, tmp_path, tiny
     src.write_bytes(b'text\nfine\n"quoted"tail\n')
     code, _, err = run(capsys, "embed", "--model", tiny, "-i", src)
     assert code == 2 and f"{src}:3: malformed CSV" in err, err
+
+
+NO_KEY_WARNING = ("listening on 0.0.0.0 with no API key: anyone who can reach this address can use the server "
+                  "(set --api-key or TINYMINILM_API_KEY)")
+
+
+@pytest.fixture
+def serve_without_listening(monkeypatch):
+    """`tinyminilm serve` up to uvicorn's run, which returns at once: no socket, no event loop."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    monkeypatch.delenv("TINYMINILM_API_KEY", raising=False)
+
+
+def test_serve_warns_on_stderr_about_a_public_address_without_an_api_key(capsys, tiny, serve_without_listening):
+    code, out, err = run(capsys, "serve", "--host", "0.0.0.0", "--model", tiny)
+    assert code == 1 and out == ""  # 1: the server never started (uvicorn's run was replaced)
+    assert err == f"tinyminilm serve: warning: {NO_KEY_WARNING}\n"
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--api-key", "k", "--model", tiny)
+    assert code == 1 and err == ""
+
+
+def test_the_server_logs_its_warning_and_does_not_print_it(capsys, caplog, tiny, serve_without_listening):
+    from tinyminilm.serve import server
+
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--model", str(tiny)])
+    with caplog.at_level("WARNING", logger="tinyminilm.serve"):
+        assert server.run(args) == 1
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("tinyminilm.serve.server", "WARNING", NO_KEY_WARNING)]
+    assert capsys.readouterr() == ("", "")  # library code: the record is the caller's to show

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
+from ..logs import show_records
 from .common import error, positive_int
 
 
@@ -40,10 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """`tinyminilm serve`: run the HTTP server until SIGTERM or Ctrl-C (exit 0 once the requests in flight end)."""
+    """`tinyminilm serve`: run the HTTP server until SIGTERM or Ctrl-C (exit 0 once the requests in flight end).
+    The server's start-up warnings (e.g. no API key on a public address) are shown on stderr."""
     try:
-        from ..serve.server import run
+        from ..serve import server
     except ImportError as e:
         return error(f"`tinyminilm serve` needs the serve extra ({e.name} is missing): "
                      "pip install 'tinyminilm[serve]'")
-    return run(args)
+    with show_records(server.log.name, logging.WARNING, "tinyminilm serve: warning: %(message)s"):
+        return server.run(args)
