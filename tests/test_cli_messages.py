@@ -77,6 +77,20 @@ def _options(command: str) -> set[str]:
     return {s for a in sub.choices[command]._actions for s in a.option_strings}
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["embed", "--batch-size", "0", "x"], "argument --batch-size: must be a positive integer, got 0"),
+    (["search", "q", "--corpus", "c.txt", "--top-k", "x"], "argument --top-k/-k: must be a positive integer, got 'x'"),
+    (["embed", "--truncate-dim", "1.5", "x"], "argument --truncate-dim: must be a positive integer, got '1.5'"),
+    (["serve", "--port", "-1"], "argument --port: must be a positive integer, got -1"),
+    (["explain", "x", "--svg-max-tokens", "0"], "argument --svg-max-tokens: must be a positive integer, got 0"),
+])
+def test_every_count_option_is_parsed_by_the_one_integer_check(capsys, argv, message):
+    """The command line's integers are errors.check_int's (its words), for every count option alike."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.rstrip().endswith(f"error: {message}"), err
+
+
 def test_readme_names_exactly_the_commands_that_take_model_and_batch_size():
     commands = sorted(next(a for a in build_parser()._actions if a.dest == "command").choices)
     text = " ".join(README.read_text(encoding="utf-8").split())
@@ -115,3 +129,35 @@ def test_a_csv_with_text_after_a_closing_quote_is_refused(capsys, tmp_path, tiny
     src.write_bytes(b'text\nfine\n"quoted"tail\n')
     code, _, err = run(capsys, "embed", "--model", tiny, "-i", src)
     assert code == 2 and f"{src}:3: malformed CSV" in err, err
+
+
+NO_KEY_WARNING = ("listening on 0.0.0.0 with no API key: anyone who can reach this address can use the server "
+                  "(set --api-key or TINYMINILM_API_KEY)")
+
+
+@pytest.fixture
+def serve_without_listening(monkeypatch):
+    """`tinyminilm serve` up to uvicorn's run, which returns at once: no socket, no event loop."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    monkeypatch.delenv("TINYMINILM_API_KEY", raising=False)
+
+
+def test_serve_warns_on_stderr_about_a_public_address_without_an_api_key(capsys, tiny, serve_without_listening):
+    code, out, err = run(capsys, "serve", "--host", "0.0.0.0", "--model", tiny)
+    assert code == 1 and out == ""  # 1: the server never started (uvicorn's run was replaced)
+    assert err == f"tinyminilm serve: warning: {NO_KEY_WARNING}\n"
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--api-key", "k", "--model", tiny)
+    assert code == 1 and err == ""
+
+
+def test_the_server_logs_its_warning_and_does_not_print_it(capsys, caplog, tiny, serve_without_listening):
+    from tinyminilm.serve import server
+
+    args = build_parser().parse_args(["serve", "--host", "0.0.0.0", "--model", str(tiny)])
+    with caplog.at_level("WARNING", logger="tinyminilm.serve"):
+        assert server.run(args) == 1
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("tinyminilm.serve.server", "WARNING", NO_KEY_WARNING)]
+    assert capsys.readouterr() == ("", "")  # library code: the record is the caller's to show

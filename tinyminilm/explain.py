@@ -10,9 +10,7 @@ The SVG is written by hand (no plotting dependency): one <rect class="cell"> per
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -276,53 +274,3 @@ def write_svg(path: str | Path, svg: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(svg, encoding="utf-8", newline="\n")
     return path
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Command line: `tinyminilm explain`
-# --------------------------------------------------------------------------------------------------------------
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `explain` on the subparsers of tinyminilm's command line."""
-    p = sub.add_parser("explain", help="show tokens, hidden-state norms and attention for one text",
-                       description="Run the model on one text and show what happens inside: the tokens and ids, "
-                                   "each layer's shapes and hidden-state norms, and the most-attended token of "
-                                   "every head. --svg also draws every head's attention as a heatmap.")
-    p.add_argument("text", metavar="TEXT")
-    p.add_argument("--model", default=None, help="a local model folder (default: the pinned all-MiniLM-L6-v2)")
-    p.add_argument("--svg", type=Path, default=None, metavar="FILE",
-                   help="write an attention heatmap (layers × heads) to this SVG file")
-    p.add_argument("--svg-max-tokens", type=int, default=SVG_MAX_TOKENS, metavar="N",
-                   help=f"longer texts show their first N tokens in the picture (default {SVG_MAX_TOKENS})")
-    p.set_defaults(func=cmd_explain)
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    """`tinyminilm explain`: print the report, and write the SVG when asked."""
-    import tinyminilm
-
-    from .cli import show_download_messages
-    from .files import check_output
-
-    if args.svg_max_tokens < 1:
-        raise ArgumentError(f"--svg-max-tokens must be a positive integer, got {args.svg_max_tokens}")
-    if args.svg is not None:
-        check_output(args.svg, "--svg")  # fail before the model runs: a missing folder, a file in the way
-
-    with show_download_messages():  # the first use of the default model fetches it
-        model = tinyminilm.load(args.model)
-    exp = explain_text(model, args.text)
-    print(format_explanation(exp), end="")
-    if args.svg is not None:
-        try:
-            write_svg(args.svg, render_svg(exp, args.svg_max_tokens))
-        except OSError as e:
-            print(f"tinyminilm: error: --svg {args.svg}: cannot write ({e.strerror or e}); pass a path in a "
-                  "writable folder", file=sys.stderr)
-            return 2
-        shown = min(len(exp.tokens), args.svg_max_tokens)
-        crop = f", first {shown} of {len(exp.tokens)} tokens shown" if shown < len(exp.tokens) else ""
-        print(f"\nwrote {args.svg}: attention of {exp.n_layers} layers × {exp.n_heads} heads over {shown} tokens"
-              f"{crop}; open it in a browser")
-    return 0

@@ -198,16 +198,6 @@ def scan(src: TextFile) -> tuple[int, str]:
     return count, h.hexdigest()
 
 
-def hash_texts(texts: list[str]) -> str:
-    """The SHA-256 `scan` computes, for texts held in memory."""
-    h = hashlib.sha256()
-    for text in texts:
-        data = text.encode("utf-8", "surrogatepass")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return h.hexdigest()
-
-
 def spool_stdin(stream, folder: str | None = None) -> Path:
     """Copy a binary stream (standard input) to a temporary file and return its path; the caller deletes it."""
     fd, name = tempfile.mkstemp(prefix="tinyminilm-stdin-", dir=folder)
@@ -284,5 +274,5 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["FORMATS", "InputError", "TextFile", "detect_format", "open_input", "records", "scan", "hash_texts",
-           "spool_stdin", "check_output", "atomic_path"]
+__all__ = ["FORMATS", "InputError", "TextFile", "detect_format", "open_input", "records", "scan", "spool_stdin",
+           "check_output", "atomic_path"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
-import sys
 from typing import Any
 
 from .app import Settings, create_app
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+log = logging.getLogger(__name__)  # "tinyminilm.serve.server": start-up warnings, shown by `tinyminilm serve`
 
 
 def _model_names(model_arg: str | None, model: Any) -> tuple[str, tuple[str, ...]]:
@@ -36,8 +37,8 @@ def run(args: Any) -> int:
 
     api_key = args.api_key or os.environ.get("TINYMINILM_API_KEY") or None
     if args.host not in _LOOPBACK and not api_key:
-        print(f"tinyminilm serve: warning: listening on {args.host} with no API key: anyone who can reach this "
-              "address can use the server (set --api-key or TINYMINILM_API_KEY)", file=sys.stderr)
+        log.warning("listening on %s with no API key: anyone who can reach this address can use the server "
+                    "(set --api-key or TINYMINILM_API_KEY)", args.host)
     model = tinyminilm.load(args.model)
     name, aliases = _model_names(args.model, model)
     if args.model_name:
