@@ -144,6 +144,8 @@ class Engine:
           "hidden_states": a list of 1 + num_hidden_layers float32 [B, L, H], after the embeddings and after each
             layer.
         attentions: if a list, each layer's attention weights, float32 [B, n_head, L, L], are appended to it.
+        The batch runs in the calling thread, with NumPy's BLAS threads as they are set (encode spreads its own
+        batches over the cores: see tinyminilm.batching).
         """
         check_choice(output_value, "output_value", FORWARD_OUTPUTS)
         _check_features(features, self.config.bert)
