@@ -6,7 +6,7 @@ tinyminilm's encode_iter for streams. `encode` itself is those steps and nothing
 
     ids = model.token_ids(texts)                        # level 1, unpadded
     each distinct id list once, in batches of similar length, one batch per core (batching.py):
-        vectors[batch] = model.forward(model.pad(ids[batch]))   # level 2
+        vectors[batch] = model.forward(model.pad(ids[batch]))   # level 2 (its checks skipped: ids are valid)
     model.finish(vectors, truncate_dim, normalize_embeddings, precision)   # level 3
 """
 
