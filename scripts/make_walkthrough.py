@@ -317,7 +317,7 @@ def compute(model: tinyminilm.SentenceEncoder) -> dict[str, str]:
              code_layer=code(textbook.encoder_layer),
              code_ffn=code(textbook.feed_forward, textbook.gelu, *helpers([textbook.feed_forward, textbook.gelu], shown)),
              code_transformer=code(textbook.transformer), code_pool=code(textbook.pool),
-             code_normalize=code(textbook.normalize, textbook.sentence_embedding))
+             code_normalize=code(textbook.normalize, textbook.pool_and_normalize, textbook.sentence_embedding))
     return v
 
 

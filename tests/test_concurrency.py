@@ -373,12 +373,12 @@ def test_a_lone_query_takes_every_core_and_runs_alone(model, monkeypatch):
     running, seen = [0], []
     real_forward = SentenceEncoder._forward
 
-    def forward(self, ids, *args, **kwargs):
+    def forward(self, features, *args, **kwargs):
         with lock:
             running[0] += 1
-            seen.append((len(ids), running[0], tuple(blas_threads())))
+            seen.append((len(features["input_ids"]), running[0], tuple(blas_threads())))
         try:
-            return real_forward(self, ids, *args, **kwargs)
+            return real_forward(self, features, *args, **kwargs)
         finally:
             with lock:
                 running[0] -= 1

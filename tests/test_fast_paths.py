@@ -37,6 +37,7 @@ def test_fast_names_are_the_plain_names():
                  "transformer", "sentence_embedding"):  # written again for speed, and saying which plain one
         fn = getattr(F, name)
         assert fn is not getattr(M, name) and fn.__doc__.startswith(f"= model.{name}"), name
+        assert fn.__module__ == F.__name__ and fn.__code__ is not getattr(M, name).__code__, name  # written here
 
 
 def test_elementwise_functions_equal_the_plain_ones():
@@ -219,12 +220,17 @@ def test_feed_forward_and_layer_equal_the_plain_ones(tiny, monkeypatch):
 def test_tiny_bert_end_to_end(tiny):
     config, params = tiny
     ids, types, mask = tiny_bert.random_batch(batch=6, length=16)
-    plain = M.transformer(params, config, ids, mask, types)
-    fast = F.transformer(params, config, ids, mask, types)
-    assert len(plain) == len(fast) == 3
+    plain_w, fast_w = [], []
+    plain = M.transformer(params, config, ids, mask, types, attentions=plain_w)
+    fast = F.transformer(params, config, ids, mask, types, attentions=fast_w)
+    assert len(plain) == len(fast) == 3 and len(plain_w) == len(fast_w) == 2
     real = mask.astype(bool)
     for p, f in zip(plain, fast):  # hidden states reach ~4, not unit vectors: TOL relative to their size
         assert np.abs(p[real] - f[real]).max() <= TOL * np.abs(p[real]).max()
+    for p, f in zip(plain_w, fast_w):  # each layer's attention weights [B, n_head, L, L]
+        np.testing.assert_allclose(f, p, atol=TOL)
+    last = F.transformer(params, config, ids, mask, types, all_layers=False)
+    assert len(last) == 1 and np.array_equal(last[0], fast[-1])
     np.testing.assert_allclose(F.sentence_embedding(params, config, ids, mask),
                                M.sentence_embedding(params, config, ids, mask), atol=TOL)
 

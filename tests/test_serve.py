@@ -413,3 +413,7 @@ def test_unnormalized_vectors_follow_the_models_pooling(tmp_path, flag):
         batcher.stop(timeout=60)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     np.testing.assert_allclose(raw / norms, model.encode(texts), atol=1e-6)  # the same direction as encode's
+    from tinyminilm.model import pool  # and each text's own token vectors pooled by the textbook, one by one
+    alone = [pool(t[None], np.ones((1, len(t)), np.int64), model.pooling_mode)[0]
+             for t in model.encode(texts, output_value="token_embeddings")]
+    np.testing.assert_allclose(raw, np.stack(alone), atol=1e-6)

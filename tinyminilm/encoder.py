@@ -1,17 +1,19 @@
 """The user-facing encoder: texts in, vectors out, with the calling conventions of sentence-transformers.
 
-A thin facade over the modules that do the work:
-  tokenization.py  texts -> token ids (truncated at max_seq_length, padded per batch)
-  batching.py      duplicates computed once, batches sorted by length, batches run on the CPU's cores
-  fast.py          the forward pass (model.py's textbook functions, written for speed)
-  util.py          similarity functions and quantization
+SentenceEncoder is the engine of tinyminilm/engine.py (the two-level API tokenize -> forward -> finish) plus
+sentence-transformers' `encode` and what goes with it: prompts, encode_query / encode_document, similarity, and
+tinyminilm's encode_iter for streams. `encode` itself is those steps and nothing else of its own:
+
+    ids = model.token_ids(texts)                        # level 1, unpadded
+    each distinct id list once, in batches of similar length, one batch per core (batching.py):
+        vectors[batch] = model.forward(model.pad(ids[batch]))   # level 2 (its checks skipped: ids are valid)
+    model.finish(vectors, truncate_dim, normalize_embeddings, precision)   # level 3
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -19,20 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from . import batching, fast
-from . import model as textbook
-from .config import ModelConfig, read_config
+from . import batching
+from .config import ModelConfig
+from .engine import OUTPUT_VALUES, Engine
 from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts
 from .progress import progress_bar, tqdm_class
-from .tokenization import Tokenizer
-from .weights import load_params
 
 log = logging.getLogger("tinyminilm")
 
-OUTPUT_VALUES = ("sentence_embedding", "token_embeddings")
 
-
-class SentenceEncoder:
+class SentenceEncoder(Engine):
     """A loaded sentence-transformers BERT model, runnable with NumPy alone.
 
     Create one with `tinyminilm.load()`. One instance may be shared by many threads: encoding touches no mutable
@@ -40,12 +38,7 @@ class SentenceEncoder:
     """
 
     def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path) -> None:
-        self.folder = Path(folder)
-        self.config = config
-        self.params = params
-        self.tokenizer = Tokenizer(tokenizer_path, config.max_seq_length, config.do_lower_case,
-                                   config.bert.pad_token_id)
-        self._lock = threading.Lock()
+        super().__init__(folder, config, params, tokenizer_path)
         self.threads = batching.default_threads()
         # As SentenceTransformer: named prompts ("query" and "document" exist, empty, unless the model folder's
         # config_sentence_transformers.json sets them), the prompt used when none is named, a default truncate_dim.
@@ -54,35 +47,9 @@ class SentenceEncoder:
         self.truncate_dim: int | None = None
         self._similarity_fn_name: str | None = None
 
-    @classmethod
-    def from_folder(cls, folder: str | Path) -> SentenceEncoder:
-        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json)."""
-        folder = Path(folder)
-        config = read_config(folder)
-        params = load_params(folder / "model.safetensors", config.bert)
-        return cls(folder, config, params, folder / "tokenizer.json")
-
-    def __repr__(self) -> str:
-        b = self.config.bert
-        return (f"SentenceEncoder({str(self.folder)!r}, layers={b.num_hidden_layers}, dim={self.config.dim}, "
-                f"max_seq_length={self.max_seq_length}, pooling={self.config.pooling_mode!r}, "
-                f"normalize={self.config.normalize})")
-
     # ----------------------------------------------------------------------------------------------------------
     # Settings
     # ----------------------------------------------------------------------------------------------------------
-
-    @property
-    def max_seq_length(self) -> int:
-        """Longest input in tokens, [CLS] and [SEP] included; longer texts are truncated."""
-        return self.tokenizer.max_length
-
-    @max_seq_length.setter
-    def max_seq_length(self, value: int) -> None:
-        limit = self.config.bert.max_position_embeddings
-        value = check_int(value, "max_seq_length", 2, limit, " (max_position_embeddings of config.json)")
-        with self._lock:  # a fresh tokenizer: threads mid-encode keep the one they started with
-            self.tokenizer = self.tokenizer.with_max_length(value)
 
     @property
     def threads(self) -> int:
@@ -94,51 +61,25 @@ class SentenceEncoder:
     def threads(self, value: int) -> None:
         self._threads = check_int(value, "threads")
 
-    def get_embedding_dimension(self) -> int:
-        """Size of the sentence vectors (384 for all-MiniLM-L6-v2)."""
-        return self.config.dim
-
-    get_sentence_embedding_dimension = get_embedding_dimension  # the older sentence-transformers name
-
     # ----------------------------------------------------------------------------------------------------------
-    # Tokenization
+    # encode: tokenize -> (duplicates once, batches by length on every core) -> forward -> finish
     # ----------------------------------------------------------------------------------------------------------
-
-    def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """The token ids of each text, [CLS] … [SEP], truncated at max_seq_length, unpadded (see
-        tinyminilm.tokenization). A non-str item is a TypeError, a lone surrogate a ValueError, by index."""
-        return self.tokenizer.ids(list(texts))
-
-    def pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
-        """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
-        return self.tokenizer.pad(ids)
-
-    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Tokenize and pad a batch as sentence-transformers does: int64 arrays [B, L], L the longest text."""
-        return self.pad(self.token_ids(texts))
-
-    # ----------------------------------------------------------------------------------------------------------
-    # Encoding
-    # ----------------------------------------------------------------------------------------------------------
-
-    def _forward(self, ids: list[list[int]], output_value: str) -> list[np.ndarray] | np.ndarray:
-        """Model outputs for one batch of id lists: [B, dim] sentence vectors, or a list of [n_i, H] arrays."""
-        batch = self.pad(ids)
-        hidden = fast.transformer(self.params, self.config, batch["input_ids"], batch["attention_mask"],
-                                  batch["token_type_ids"], all_layers=False)[-1]  # [B, L, H]
-        if output_value == "token_embeddings":  # owned copies: a view would keep the whole padded batch alive
-            return [hidden[i, :len(x)].copy() for i, x in enumerate(ids)]
-        pooled = fast.pool(hidden, batch["attention_mask"], self.config.pooling_mode)  # [B, H]
-        return fast.normalize(pooled) if self.config.normalize else pooled
 
     def _embed_ids(self, ids: list[list[int]], batch_size: int, output_value: str,
                    progress: Any) -> np.ndarray | list[np.ndarray]:
-        """Model outputs for every id list, in input order: [n, dim] float32, or n token-embedding arrays."""
+        """forward's output for every id list, in input order: [n, dim] float32, or n token-embedding arrays."""
         distinct, members = batching.deduplicate(ids)
         batches = batching.plan_batches(distinct, batch_size, self.threads)
         tokens: list[np.ndarray] = [None] * len(ids)  # type: ignore[list-item]
         vectors = np.empty((len(ids), self.config.dim), dtype=np.float32)
-        run = lambda uidx: self._forward([distinct[u] for u in uidx], output_value)  # noqa: E731
+
+        def run(uidx: np.ndarray) -> np.ndarray | list[np.ndarray]:
+            batch = [distinct[u] for u in uidx]
+            out = self._forward(self.pad(batch), output_value)
+            if output_value == "token_embeddings":  # owned copies: a view would keep the whole padded batch alive
+                return [out[i, :len(x)].copy() for i, x in enumerate(batch)]
+            return out
+
         with closing(batching.run_batches(batches, run, self.threads)) as results:
             for uidx, result in results:
                 for j, u in enumerate(uidx):
@@ -178,7 +119,8 @@ class SentenceEncoder:
         batch_size: texts per forward pass; texts are grouped by token count so a batch holds little padding.
         show_progress_bar: True shows a tqdm bar counted in texts (needs tqdm); None and False show none.
         output_value: "sentence_embedding", or "token_embeddings" for a list of float32 [n_tokens_i, H] arrays
-        (no padding rows; truncate_dim and normalize_embeddings do not apply to them, as in sentence-transformers).
+        (no padding rows; truncate_dim and normalize_embeddings do not apply to them, as in sentence-transformers),
+        or "pooled" (tinyminilm's): the vectors before the model's own Normalize module (see `forward`).
         precision: "float32", or "int8" | "uint8" | "binary" | "ubinary", quantized as util.quantize_embeddings
         does over the whole output (int8/uint8 ranges come from these embeddings, so they need at least two
         rows; for stable buckets encode float32 and quantize with ranges from a large calibration set).
@@ -217,7 +159,7 @@ class SentenceEncoder:
         finally:
             if progress is not None:
                 progress.close()
-        out = _finish(out, output_value, precision, normalize_embeddings, truncate_dim)
+        out = self.finish(out, truncate_dim, normalize_embeddings, precision)
         if single:
             return out[0]
         return out if convert_to_numpy or convert_to_tensor or output_value == "token_embeddings" else list(out)
@@ -352,18 +294,6 @@ class SentenceEncoder:
 
         return PAIRWISE_SIMILARITY_FUNCTIONS[self.similarity_fn_name](embeddings1, embeddings2)
 
-    # ----------------------------------------------------------------------------------------------------------
-    # For learners and per-layer tests: the textbook forward pass of model.py
-    # ----------------------------------------------------------------------------------------------------------
-
-    def hidden_states(self, text: str) -> list[np.ndarray]:
-        """The hidden states of one text after the embeddings and after each layer: [n_tokens, H] arrays,
-        computed by the textbook functions of tinyminilm/model.py."""
-        batch = self.tokenize([text])
-        return [h[0] for h in textbook.transformer(self.params, self.config, batch["input_ids"],
-                                                   batch["attention_mask"], batch["token_type_ids"])]
-
-
 def _check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
     """sentence-transformers' device, pool and chunk_size, accepted where they change nothing here."""
     if device is not None and str(device) != "cpu":
@@ -374,17 +304,4 @@ def _check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
     if chunk_size is not None:
         check_int(chunk_size, "chunk_size")
 
-
-def _finish(out: np.ndarray | list[np.ndarray], output_value: str, precision: str, normalize_embeddings: bool,
-            truncate_dim: int | None) -> np.ndarray | list[np.ndarray]:
-    """encode's post-processing of the model outputs: truncate_dim, then normalize, then quantize."""
-    from .util import quantize_embeddings
-
-    if output_value == "token_embeddings":  # one set of int8 ranges shared by every text's tokens
-        return quantize_embeddings(out, precision) if precision != "float32" and out else out
-    if truncate_dim is not None:
-        out = np.ascontiguousarray(out[:, :truncate_dim])
-    if normalize_embeddings:
-        out = fast.normalize(out)
-    return quantize_embeddings(out, precision) if precision != "float32" else out
 

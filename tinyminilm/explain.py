@@ -18,7 +18,6 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from . import model as textbook
 from .errors import ArgumentError, ArgumentTypeError, check_int
 
 if TYPE_CHECKING:
@@ -62,24 +61,26 @@ class Explanation:
 
 
 def explain_text(model: SentenceEncoder, text: str) -> Explanation:
-    """Run `model` on one text and keep everything a learner may want to look at (see `Explanation`)."""
+    """Run `model` on one text and keep everything a learner may want to look at (see `Explanation`).
+
+    Only the encoder's public API: tokenize, then forward for the hidden states (and attention weights), the
+    pooled vector and the sentence vector, each of a batch of one.
+    """
     if not isinstance(text, str):
         raise ArgumentTypeError(f"text is {type(text).__name__}, expected str")
-    ids = model.token_ids([text])[0]
-    batch = model.pad([ids])  # int64 [1, L] each
+    features = model.tokenize([text])  # int64 [1, L] each: a batch of one, so no padding
+    ids = features["input_ids"][0].tolist()
     attentions: list[np.ndarray] = []  # filled by the model: per layer [1, n_head, L, L]
-    hidden = textbook.transformer(model.params, model.config, batch["input_ids"], batch["attention_mask"],
-                           batch["token_type_ids"], attentions=attentions)  # 1 + n_layers × [1, L, H]
-    pooled = textbook.pool(hidden[-1], batch["attention_mask"], model.config.pooling_mode)  # [1, H]
-    embedding = textbook.normalize(pooled) if model.config.normalize else pooled  # [1, H]
-    tok = model.tokenizer.backend
+    hidden = model.forward(features, "hidden_states", attentions=attentions)  # 1 + n_layers × [1, L, H]
+    pooled = model.forward(features, "pooled")  # [1, H]: the Pooling module's vector
+    embedding = model.forward(features)  # [1, H]: the sentence vector, after the model's Normalize if it has one
     return Explanation(
         text=text,
-        tokens=[tok.id_to_token(i) for i in ids],
-        ids=list(ids),
-        n_tokens_untruncated=model.tokenizer.untruncated_length(text),
+        tokens=model.convert_ids_to_tokens(ids),
+        ids=ids,
+        n_tokens_untruncated=model.untruncated_length(text),
         max_seq_length=model.max_seq_length,
-        pooling_mode=model.config.pooling_mode,
+        pooling_mode=model.pooling_mode,
         hidden_states=[h[0] for h in hidden],
         attentions=[a[0] for a in attentions],
         pooled=pooled[0],

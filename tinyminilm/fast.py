@@ -6,23 +6,22 @@ plain function it equals and why it is faster. Read model.py to learn what the m
 what NumPy needs to do it quickly: fewer passes over big arrays, in-place updates of temporaries nobody else
 holds, blocks that stay in the CPU cache, and matrix products in the shape OpenBLAS runs fastest for their size.
 
-Functions with no faster form here (embed, pool, normalize) are model.py's own, imported below so that this
-module offers the whole forward pass.
+Functions with no faster form here (embed, pool, normalize, pool_and_normalize) are model.py's own, imported
+below so that this module offers the whole forward pass.
 """
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import numpy as np
 
-from . import model
 from .batching import small_products_unpacked
-from .model import _CLIP, _LOGIT_PHI32, Params, embed, normalize, pool
+from .config import ModelConfig
+from .model import _CLIP, _LOGIT_PHI32, Params, embed, normalize, pool, pool_and_normalize
 
 __all__ = ["gelu", "softmax", "layer_norm", "residual_layer_norm", "linear", "embed", "attention", "feed_forward",
-           "encoder_layer", "transformer", "pool", "normalize", "sentence_embedding"]
+           "encoder_layer", "transformer", "pool", "normalize", "pool_and_normalize", "sentence_embedding"]
 
 
 def _l2_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
@@ -293,14 +292,29 @@ def encoder_layer(x: np.ndarray, mask_bias: np.ndarray, layer: Params, n_head: i
     return residual_layer_norm(x, f, **layer["ln_ffn"], eps=eps)  # = layer_norm(x + f)
 
 
-def _run_with_fast_functions(plain: types.FunctionType, doc: str) -> types.FunctionType:
-    """model.py's function `plain`, its code unchanged, but calling this module's functions of the same names."""
-    fn = types.FunctionType(plain.__code__, globals(), plain.__name__, plain.__defaults__, plain.__closure__)
-    fn.__doc__, fn.__kwdefaults__, fn.__annotations__ = doc, plain.__kwdefaults__, plain.__annotations__
-    return fn
+def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, attention_mask: np.ndarray,
+                token_type_ids: np.ndarray | None = None, attentions: list | None = None,
+                all_layers: bool = True) -> list[np.ndarray]:
+    """= model.transformer: the same loop, over this module's encoder_layer (embed is model.py's own).
+
+    Returns 1 + num_hidden_layers float32 arrays [B, L, H], or with all_layers=False only the last (each layer's
+    input is then freed as soon as the next layer has run).
+    """
+    bert = config.bert
+    if token_type_ids is None:
+        token_type_ids = np.zeros_like(input_ids)
+    mask_bias = (np.float32(1) - attention_mask.astype(np.float32)) * np.finfo(np.float32).min  # as model.py's
+    x = embed(input_ids, token_type_ids, params, bert.layer_norm_eps)  # [B, L, H]
+    hidden_states = [x] if all_layers else []
+    for layer in params["layers"]:
+        x = encoder_layer(x, mask_bias, layer, bert.num_attention_heads, bert.layer_norm_eps, attentions)
+        if all_layers:
+            hidden_states.append(x)
+    return hidden_states if all_layers else [x]
 
 
-transformer = _run_with_fast_functions(
-    model.transformer, "= model.transformer: the same code, running this module's embed and encoder_layer.")
-sentence_embedding = _run_with_fast_functions(
-    model.sentence_embedding, "= model.sentence_embedding: the same code, running this module's transformer.")
+def sentence_embedding(params: Params, config: ModelConfig, input_ids: np.ndarray,
+                       attention_mask: np.ndarray) -> np.ndarray:
+    """= model.sentence_embedding: this module's transformer, then model.py's pool_and_normalize. [B, H] float32."""
+    token_embeddings = transformer(params, config, input_ids, attention_mask, all_layers=False)[-1]  # [B, L, H]
+    return pool_and_normalize(token_embeddings, attention_mask, config)  # [B, H]

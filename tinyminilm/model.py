@@ -189,9 +189,15 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norm, np.float32(1e-12))  # [B, H]
 
 
+def pool_and_normalize(token_embeddings: np.ndarray, attention_mask: np.ndarray, config: ModelConfig) -> np.ndarray:
+    """The modules after the transformer, as the model folder lists them: Pooling in config.pooling_mode, then
+    Normalize if modules.json has it. [B, L, H] token vectors -> [B, H] sentence vectors."""
+    x = pool(token_embeddings, attention_mask, config.pooling_mode)  # [B, H]
+    return normalize(x) if config.normalize else x  # [B, H]
+
+
 def sentence_embedding(params: Params, config: ModelConfig, input_ids: np.ndarray,
                        attention_mask: np.ndarray) -> np.ndarray:
     """The whole model: ids [B, L] and mask [B, L] -> sentence vectors [B, H] float32."""
     token_embeddings = transformer(params, config, input_ids, attention_mask, all_layers=False)[-1]  # [B, L, H]
-    x = pool(token_embeddings, attention_mask, config.pooling_mode)  # [B, H]
-    return normalize(x) if config.normalize else x  # [B, H]
+    return pool_and_normalize(token_embeddings, attention_mask, config)  # [B, H]

@@ -70,12 +70,6 @@ def _tei_error(e: ApiError) -> Response:
     return _json(tei_body(e), e.status, e.headers)
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows rescaled to unit L2 norm (a zero row stays zero), float32."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
 class Service:
     """The model, its batcher and the handlers of every route."""
 
@@ -124,8 +118,8 @@ class Service:
             vectors = await self._embed(req.texts, tokens)
         except ApiError as e:
             return _openai_error(e)
-        if req.dimensions is not None:
-            vectors = _unit_rows(vectors[:, :req.dimensions])  # keep the first k, then unit length again
+        if req.dimensions is not None:  # keep the first k, then unit length again
+            vectors = self.model.finish(vectors, truncate_dim=req.dimensions, normalize_embeddings=True)
         if req.base64:  # little-endian float32 bytes, as the openai client decodes them
             rows = vectors.astype("<f4", copy=False)
             embeddings = [base64.b64encode(row.tobytes()).decode("ascii") for row in rows]
@@ -158,24 +152,21 @@ class Service:
         try:
             body = await self._body(request)
             req = parse_tei(body, self.settings.max_client_batch_size, self.dim, self.settings.auto_truncate)
-            if not req.normalize and self.model.config.pooling_mode not in ("mean", "cls"):
-                raise ApiError(400, f"`normalize` false is not supported for {self.model.config.pooling_mode} "
+            if not req.normalize and self.model.pooling_mode not in ("mean", "cls"):
+                raise ApiError(400, f"`normalize` false is not supported for {self.model.pooling_mode} "
                                     "pooling; send true", param="normalize")
             single = isinstance(body.get("inputs"), str)
             tokens = await self._count(req.texts, req.truncate, "inputs", single, 'send "truncate": true')
             vectors = await self._embed(req.texts, tokens, raw=not req.normalize)
         except ApiError as e:
             return _tei_error(e)
-        if req.dimensions is not None:
-            vectors = vectors[:, :req.dimensions]
-        if req.normalize:
-            vectors = _unit_rows(vectors)
+        vectors = self.model.finish(vectors, truncate_dim=req.dimensions, normalize_embeddings=req.normalize)
         return _json(vectors.tolist(), headers={"x-compute-tokens": str(sum(tokens))})
 
     async def tei_info(self, request: Request) -> Response:
         s = self.settings
         return _json({"model_id": s.model_name, "model_sha": s.model_sha, "model_dtype": "float32",
-                      "model_type": {"embedding": {"pooling": self.model.config.pooling_mode}},
+                      "model_type": {"embedding": {"pooling": self.model.pooling_mode}},
                       "max_concurrent_requests": s.max_concurrent_requests,
                       "max_input_length": self.counter.limit, "max_batch_tokens": s.max_batch_tokens,
                       "max_batch_requests": None, "max_client_batch_size": s.max_client_batch_size,

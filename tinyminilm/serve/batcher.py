@@ -26,7 +26,7 @@ from .errors import overloaded
 class _Job:
     texts: list[str]
     tokens: list[int]
-    raw: bool  # True: mean-pooled vectors before any normalization (TEI's normalize=false)
+    raw: bool  # True: the pooled vectors, before the model's Normalize module (TEI's normalize=false)
     out: np.ndarray
     future: Future = field(default_factory=Future)
     taken: int = 0  # texts already handed to a batch
@@ -37,7 +37,7 @@ class _Job:
 class Batcher:
     """A queue of embedding jobs and the one thread that runs the model on them.
 
-    model: a tinyminilm encoder (only its public `encode` is used).
+    model: a tinyminilm encoder (only its public `encode` and `get_embedding_dimension` are used).
     max_batch_tokens: padded tokens per `encode` call (texts × longest text); a single text is never refused.
     max_concurrent_requests: jobs queued or running at once; `submit` raises a 429 ApiError beyond it.
     metrics: an object with `batch(texts, padded_tokens, seconds)` and `queue(texts, jobs)`, or None.
@@ -68,7 +68,8 @@ class Batcher:
     def submit(self, texts: list[str], tokens: list[int], raw: bool = False) -> Future:
         """Queue texts (with their token counts); the future gets a float32 [len(texts), dim] array.
 
-        raw=False gives `model.encode(texts)`; raw=True the pooled vectors before normalization.
+        raw=False gives `model.encode(texts)`; raw=True `model.encode(texts, output_value="pooled")`, the pooled
+        vectors before the model's Normalize module.
         Raises ApiError 429 when max_concurrent_requests jobs are already queued or running.
         """
         job = _Job(texts, tokens, raw, np.empty((len(texts), self._dim), dtype=np.float32))
@@ -137,7 +138,8 @@ class Batcher:
         raw = spans[0][0].raw
         began = time.perf_counter()
         try:
-            vectors = self._raw_vectors(texts) if raw else self.model.encode(texts, batch_size=len(texts))
+            vectors = self.model.encode(texts, batch_size=len(texts),
+                                        output_value="pooled" if raw else "sentence_embedding")
         except Exception as e:  # noqa: BLE001 - a failure belongs to the jobs in this batch, not to the server
             finished = []
             for job, _, _ in spans:
@@ -165,11 +167,3 @@ class Batcher:
             with self._cond:
                 self._jobs -= len(jobs)
                 self._report_queue()
-
-    def _raw_vectors(self, texts: list[str]) -> np.ndarray:
-        """Pooled, unnormalized vectors [n, dim]: each text's token embeddings pooled as the model's config says."""
-        from ..fast import pool
-
-        tokens = self.model.encode(texts, batch_size=len(texts), output_value="token_embeddings")
-        mode = self.model.config.pooling_mode
-        return np.stack([pool(t[None], np.ones((1, len(t)), np.int64), mode)[0] for t in tokens])  # [n, dim]

@@ -25,7 +25,7 @@ class TokenCounter:
         if not truncate:
             for i, n in enumerate(counts):
                 if n >= self.limit:
-                    full = self.model.tokenizer.untruncated_length(texts[i])
+                    full = self.model.untruncated_length(texts[i])
                     if full > self.limit:
                         name = field if single else f"{field}[{i}]"
                         raise ApiError(413, f"`{name}` has {full} tokens, more than the model's limit of "
