@@ -304,3 +304,23 @@ transformer = _run_with_fast_functions(
     model.transformer, "= model.transformer: the same code, running this module's embed and encoder_layer.")
 sentence_embedding = _run_with_fast_functions(
     model.sentence_embedding, "= model.sentence_embedding: the same code, running this module's transformer.")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cross-encoders
+# --------------------------------------------------------------------------------------------------------------
+
+# The head has no faster form: two products on the [CLS] rows only ([B, H] @ [H, H], [B, H] @ [H, num_labels]),
+# a few microseconds beside the transformer. So these are model.py's own, offered here with the rest.
+pooler, classifier = model.pooler, model.classifier
+
+
+def sequence_classification(params: Params, config: object, input_ids: np.ndarray, attention_mask: np.ndarray,
+                            token_type_ids: np.ndarray) -> np.ndarray:
+    """= model.sequence_classification, running this module's transformer; the head is model.py's own (above).
+    ids, mask and token types [B, L] -> logits [B, num_labels] float32."""
+    hidden = transformer(params, config, input_ids, attention_mask, token_type_ids, all_layers=False)[-1]  # [B, L, H]
+    return classifier(pooler(hidden, params["pooler"]), params["classifier"])  # [B, H] -> [B, num_labels]
+
+
+__all__ += ["pooler", "classifier", "sequence_classification"]
