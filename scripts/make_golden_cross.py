@@ -44,7 +44,6 @@ the tokenizers library's "longest_first" strategy at that length, [CLS] and both
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import sys
 import tempfile
@@ -186,15 +185,11 @@ def golden(tmp: Path, tokenizer_dir: Path) -> dict[str, np.ndarray]:
 
 
 def versions() -> dict[str, str]:
-    import sentence_transformers
-    import tokenizers
-    import torch
-    import transformers
+    from make_golden import versions as library_versions  # the same libraries, recorded the same way
 
-    return {"sentence_transformers": sentence_transformers.__version__, "transformers": transformers.__version__,
-            "torch": torch.__version__, "tokenizers": tokenizers.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "tokenizer": "sentence-transformers/all-MiniLM-L6-v2@c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+    recorded = library_versions()
+    del recorded["model"]  # no pretrained model here: random weights, the pinned model's tokenizer only
+    return {**recorded, "tokenizer": "sentence-transformers/all-MiniLM-L6-v2@c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
             "made_by": "scripts/make_golden_cross.py"}
 
 

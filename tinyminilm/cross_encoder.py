@@ -29,6 +29,7 @@ from .activations import ACTIVATIONS, TORCH_NAMES, activation_function, identity
 from .config import CrossEncoderConfig, read_cross_encoder_config
 from .encoder import _check_torch_only_options
 from .errors import ArgumentError, ArgumentTypeError, ConfigError, check_int, check_texts, lone_surrogate
+from .porting import refuse_torch_only
 from .progress import progress_bar, tqdm_class
 from .tokenization import Tokenizer
 from .weights import load_params
@@ -77,7 +78,10 @@ class CrossEncoder:
             legacy = _legacy_arguments(args, kwargs)
             self.__init__(**given | {k: v for k, v in legacy.items() if given.get(k) is None})
             return
-        _refuse_torch_only(device, backend, modules, model_kwargs, processor_kwargs, config_kwargs, model_card_data)
+        refuse_torch_only(device, backend, model_card_data, model_kwargs=model_kwargs,
+                          processor_kwargs=processor_kwargs, config_kwargs=config_kwargs)
+        if modules is not None:
+            raise ArgumentError("modules: torch modules cannot run here; pass the folder of a saved model instead")
         if keep_in_fp32_modules is not None and (not isinstance(keep_in_fp32_modules, (list, tuple)) or not all(
                 isinstance(m, str) for m in keep_in_fp32_modules)):
             raise ArgumentError(f"keep_in_fp32_modules must be a list of module names, got {keep_in_fp32_modules!r}")
@@ -322,26 +326,6 @@ def _model_folder(model: Any, cache_folder: Any, local_files_only: bool) -> Path
     if isinstance(name, str) and not Path(name).expanduser().exists() and "/" not in name and os.sep not in name:
         name = f"cross-encoder/{name}"  # sentence-transformers' CrossEncoder: a short name is in cross-encoder/
     return hub.resolve_model(name, cache_folder=cache_folder, local_files_only=local_files_only)
-
-
-def _refuse_torch_only(device: Any, backend: Any, modules: Any, model_kwargs: Any, processor_kwargs: Any,
-                       config_kwargs: Any, model_card_data: Any) -> None:
-    """The constructor arguments that cannot be honoured without torch, refused with the reason."""
-    if device is not None and str(device) != "cpu":
-        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
-                            "device=None or 'cpu'")
-    if backend != "torch":
-        raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
-                            "leave backend at its default")
-    if modules is not None:
-        raise ArgumentError("modules: torch modules cannot run here; pass the folder of a saved model instead")
-    for name, value in (("model_kwargs", model_kwargs), ("processor_kwargs", processor_kwargs),
-                        ("config_kwargs", config_kwargs)):
-        if value:
-            raise ArgumentError(f"{name}={value!r}: these are passed to torch / transformers, which tinyminilm "
-                                "does not use; drop them (max_length= and num_labels= are arguments of their own)")
-    if model_card_data is not None:
-        raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
 
 
 def _legacy_arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
