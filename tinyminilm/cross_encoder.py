@@ -101,15 +101,15 @@ class CrossEncoder:
         if self.default_prompt_name is not None and self.default_prompt_name not in self.prompts:
             raise ArgumentError(f"default_prompt_name {self.default_prompt_name!r} is not one of the prompts "
                                 f"{sorted(self.prompts)}")
-        self._activation = explicit or self._saved_activation(trust_remote_code)
+        self._activation = explicit if explicit is not None else self._saved_activation(trust_remote_code)
         self.threads = batching.default_threads()
 
     def _saved_activation(self, trust_remote_code: bool) -> Callable[[np.ndarray], np.ndarray]:
         """The default activation, as sentence-transformers 6.2 picks it (the order of config.activation_paths)."""
         for where, path in self.config.activation_paths:
             if not (trust_remote_code or path.startswith("torch.")):  # sentence-transformers skips it, warning
-                log.warning("%s: activation %r is not a torch class and trust_remote_code is off; using the "
-                            "default instead, as sentence-transformers does", where, path)
+                log.warning("%s: activation %r is not a torch class and trust_remote_code is off; skipping it, as "
+                            "sentence-transformers does", where, path)
                 continue
             key = TORCH_NAMES.get(path)
             if key is None:
@@ -302,8 +302,7 @@ def _as_pairs(inputs: Any, name: str = "inputs") -> tuple[list[tuple[str, str]],
             raise ArgumentTypeError(f"{where} is {type(item).__name__}, expected a (text, text) pair")
         if len(item) != 2:
             raise ArgumentError(f"{where} has {len(item)} item(s); a cross-encoder scores pairs of exactly two texts")
-        if single:
-            check_texts(list(item), name)
+        check_texts(list(item), where)  # here, before a prompt is put in front
     return [tuple(item) for item in items], single
 
 
