@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from .cross_encoder import CrossEncoder
 from .encoder import SentenceEncoder
 from .errors import (ArgumentError, ArgumentTypeError, ConfigError, DownloadError, InputError, IntegrityError,
                      TinyMiniLMError, TokenizerError, WeightsError)
@@ -35,4 +36,4 @@ def load(model: str | os.PathLike | None = None) -> SentenceEncoder:
 
 __all__ = ["load", "SentenceEncoder", "SentenceTransformer", "util", "MODEL_ID", "REVISION", "TinyMiniLMError",
            "ArgumentError", "ArgumentTypeError", "InputError", "ConfigError", "WeightsError", "TokenizerError",
-           "IntegrityError", "DownloadError", "__version__"]
+           "IntegrityError", "DownloadError", "__version__", "CrossEncoder"]

@@ -18,10 +18,11 @@ import numpy as np
 
 from .batching import small_products_unpacked
 from .config import ModelConfig
-from .model import _CLIP, _LOGIT_PHI32, Params, embed, normalize, pool, pool_and_normalize
+from .model import _CLIP, _LOGIT_PHI32, Params, classifier, embed, normalize, pool, pool_and_normalize, pooler
 
 __all__ = ["gelu", "softmax", "layer_norm", "residual_layer_norm", "linear", "embed", "attention", "feed_forward",
-           "encoder_layer", "transformer", "pool", "normalize", "pool_and_normalize", "sentence_embedding"]
+           "encoder_layer", "transformer", "pool", "normalize", "pool_and_normalize", "sentence_embedding", "pooler",
+           "classifier", "sequence_classification"]
 
 
 def _l2_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
@@ -318,3 +319,20 @@ def sentence_embedding(params: Params, config: ModelConfig, input_ids: np.ndarra
     """= model.sentence_embedding: this module's transformer, then model.py's pool_and_normalize. [B, H] float32."""
     token_embeddings = transformer(params, config, input_ids, attention_mask, all_layers=False)[-1]  # [B, L, H]
     return pool_and_normalize(token_embeddings, attention_mask, config)  # [B, H]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cross-encoders
+# --------------------------------------------------------------------------------------------------------------
+
+# The head has no faster form: two products on the [CLS] rows only ([B, H] @ [H, H], [B, H] @ [H, num_labels]),
+# a few microseconds beside the transformer. So pooler and classifier are model.py's own, imported above.
+
+
+def sequence_classification(params: Params, config: object, input_ids: np.ndarray, attention_mask: np.ndarray,
+                            token_type_ids: np.ndarray) -> np.ndarray:
+    """= model.sequence_classification, running this module's transformer; the head is model.py's own (above).
+    ids, mask and token types [B, L] -> logits [B, num_labels] float32."""
+    hidden = transformer(params, config, input_ids, attention_mask, token_type_ids, all_layers=False)[-1]  # [B, L, H]
+    return classifier(pooler(hidden, params["pooler"]), params["classifier"])  # [B, H] -> [B, num_labels]
+

@@ -201,3 +201,36 @@ def sentence_embedding(params: Params, config: ModelConfig, input_ids: np.ndarra
     """The whole model: ids [B, L] and mask [B, L] -> sentence vectors [B, H] float32."""
     token_embeddings = transformer(params, config, input_ids, attention_mask, all_layers=False)[-1]  # [B, L, H]
     return pool_and_normalize(token_embeddings, attention_mask, config)  # [B, H]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cross-encoders: scores for a pair of texts read together (BertForSequenceClassification)
+# --------------------------------------------------------------------------------------------------------------
+#
+# A cross-encoder such as cross-encoder/ms-marco-MiniLM-L6-v2 reads a query and a document as one sequence,
+# "[CLS] query [SEP] document [SEP]", the document's tokens with token type 1 (the second row of the token-type
+# embeddings, which single sentences never use). Attention mixes the two texts in every layer; then the [CLS]
+# token's last hidden state becomes the scores: BERT's pooler (a dense layer and tanh, from BERT's pre-training),
+# then a linear classifier with one output per label. With one label, that logit is the relevance score; the
+# activation sentence-transformers puts on top (sigmoid, or none) is applied by tinyminilm.cross_encoder.
+# Reference: Nogueira & Cho, "Passage Re-ranking with BERT", 2019.
+
+
+def pooler(hidden_states: np.ndarray, dense: Params) -> np.ndarray:
+    """BERT's pooler: tanh of a dense layer on the [CLS] token's vector. [B, L, H] -> [B, H]."""
+    cls = hidden_states[:, 0]  # [B, L, H] -> [B, H]: the first token, [CLS]
+    return np.tanh(linear(cls, **dense))  # [B, H] @ [H, H] + [H] -> [B, H], squashed into (-1, 1)
+
+
+def classifier(pooled: np.ndarray, head: Params) -> np.ndarray:
+    """The classification head: one logit per label. [B, H] @ [H, num_labels] + [num_labels] -> [B, num_labels]."""
+    return linear(pooled, **head)  # [B, num_labels]
+
+
+def sequence_classification(params: Params, config: Any, input_ids: np.ndarray, attention_mask: np.ndarray,
+                            token_type_ids: np.ndarray) -> np.ndarray:
+    """The whole cross-encoder: ids, mask and token types [B, L] -> logits [B, num_labels] float32, before any
+    activation. config: anything with the `bert` shape (a tinyminilm.config.CrossEncoderConfig)."""
+    hidden = transformer(params, config, input_ids, attention_mask, token_type_ids, all_layers=False)[-1]  # [B, L, H]
+    pooled = pooler(hidden, params["pooler"])  # [B, H]
+    return classifier(pooled, params["classifier"])  # [B, num_labels]

@@ -42,22 +42,11 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
     """
     from . import hub
 
-    if device is not None and str(device) != "cpu":
-        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
-                            "device=None or 'cpu'")
-    if backend != "torch":
-        raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
-                            "leave backend at its default")
+    refuse_torch_only(device, backend, model_card_data, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
+                      tokenizer_kwargs=tokenizer_kwargs, config_kwargs=config_kwargs)
     if revision is not None and revision != hub.REVISION:
         raise ArgumentError(f"revision={revision!r}: tinyminilm pins {hub.MODEL_ID} at revision {hub.REVISION} "
                             "(its files are checked against SHA-256s); pass revision=None")
-    for name, value in (("model_kwargs", model_kwargs), ("processor_kwargs", processor_kwargs),
-                        ("tokenizer_kwargs", tokenizer_kwargs), ("config_kwargs", config_kwargs)):
-        if value:
-            raise ArgumentError(f"{name}={value!r}: these are passed to torch / transformers, which tinyminilm "
-                                "does not use; drop them")
-    if model_card_data is not None:
-        raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
     model = SentenceEncoder.from_folder(hub.resolve_model(model_name_or_path, cache_folder=cache_folder,
                                                           local_files_only=local_files_only))
     if prompts is not None:
@@ -77,3 +66,21 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
 
         model.truncate_dim = check_int(truncate_dim, "truncate_dim", 1, model.get_embedding_dimension())
     return model
+
+
+def refuse_torch_only(device: Any, backend: Any, model_card_data: Any = None, **torch_options: Any) -> None:
+    """Refuse, with the reason, the constructor arguments of sentence-transformers' models that only torch can
+    honour: a device other than the CPU, backend "onnx" / "openvino", model_card_data, and non-empty dicts of
+    torch / transformers options, given by name (model_kwargs=..., processor_kwargs=..., ...)."""
+    if device is not None and str(device) != "cpu":
+        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
+                            "device=None or 'cpu'")
+    if backend != "torch":
+        raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
+                            "leave backend at its default")
+    for name, value in torch_options.items():
+        if value:
+            raise ArgumentError(f"{name}={value!r}: these are passed to torch / transformers, which tinyminilm "
+                                "does not use; drop them")
+    if model_card_data is not None:
+        raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")

@@ -79,6 +79,31 @@ class Tokenizer:
             self._untruncated = untruncated
         return len(untruncated.encode(text.lower() if self.lowercase else text, add_special_tokens=True).ids)
 
+    # Text pairs, as a cross-encoder reads them
+
+    def pair_ids(self, pairs: list[tuple[str, str]], name: str = "pairs") -> list[tuple[list[int], list[int]]]:
+        """(ids, token types) of each (a, b) pair: `[CLS] a [SEP] b [SEP]` with types 0 for `[CLS] a [SEP]` and 1
+        for `b [SEP]` (the tokenizer's pair template), truncated at max_length by the tokenizers library's
+        "longest_first" strategy as sentence-transformers' CrossEncoder truncates, unpadded.
+
+        The caller makes sure each item is a pair; a text that is not a str is an ArgumentTypeError, a lone
+        surrogate an ArgumentError, naming `name`[index][0 or 1].
+        """
+        out = []
+        for i, (a, b) in enumerate(pairs):
+            check_texts([a, b], f"{name}[{i}]")
+            if self.lowercase:
+                a, b = a.lower(), b.lower()
+            out.append(_encode_pair(self.backend, a, b, self.max_length, self._cut))
+        return out
+
+    def pad_pairs(self, encoded: list[tuple[list[int], list[int]]]) -> dict[str, np.ndarray]:
+        """Pad `pair_ids` output to the longest pair: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
+        batch = self.pad([ids for ids, _ in encoded])
+        for i, (_, types) in enumerate(encoded):
+            batch["token_type_ids"][i, :len(types)] = types
+        return batch
+
 
 # A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see
 # _encode_ids). English averages ~4-5 characters per token, so 32 leaves a wide margin.
@@ -153,23 +178,65 @@ def _precut(text: str, limit: int, plan: _CutPlan | None) -> tuple[str, int | No
 def _encode_ids(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> list[int]:
     """The ids of `text`, [CLS] … [SEP], truncated at max_length, tokenizing no more of it than needed.
 
-    A pre-cut text is accepted only if its ids fill max_length (then they are the full text's first tokens, and
-    truncation keeps nothing else); otherwise the cut moves out (4x, and past the last cut), until the text is
-    taken whole.
     One text per `encode` call, never `encode_batch`: that uses the Rust thread pool, which a forked child
     inherits without its threads when TOKENIZERS_PARALLELISM=true — and then hangs.
     """
     try:
-        limit = max_length * _PRECUT_CHARS_PER_TOKEN
-        while True:
-            short, cut = _precut(text, limit, plan)
-            ids = tokenizer.encode(short, add_special_tokens=True).ids
-            if cut is None or len(ids) >= max_length:
-                return ids
-            limit = max(4 * limit, cut + 1)
-            if limit >= len(text):  # the last round takes the whole text, its whitespace runs squeezed
-                text = plan.space_run.sub(" ", text)
+        return _shortened(tokenizer, text, max_length, plan)[1]
     except Exception as e:  # tokenizers raises bare Exceptions; say which tokenizer failed on what
         raise TokenizerError(f"the tokenizer failed on a text of {len(text)} characters ({e})") from None
 
 
+def _shortened(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> tuple[str, list[int], bool]:
+    """(short, ids, cut): the text tokenized instead of `text`, its ids ([CLS] … [SEP], truncated at max_length),
+    and whether it is a cut-off start of `text` (else it has all of text's tokens).
+
+    A pre-cut text is accepted only if its ids fill max_length (then they are the full text's first tokens, and
+    truncation keeps nothing else); otherwise the cut moves out (4x, and past the last cut), until the text is
+    taken whole.
+    """
+    limit = max_length * _PRECUT_CHARS_PER_TOKEN
+    while True:
+        short, cut = _precut(text, limit, plan)
+        ids = tokenizer.encode(short, add_special_tokens=True).ids
+        if cut is None or len(ids) >= max_length:
+            return short, ids, cut is not None
+        limit = max(4 * limit, cut + 1)
+        if limit >= len(text):  # the last round takes the whole text, its whitespace runs squeezed
+            text = plan.space_run.sub(" ", text)
+
+
+
+
+def _encode_pair(tokenizer, a: str, b: str, max_length: int, plan: _CutPlan | None) -> tuple[list[int], list[int]]:
+    """(ids, token types) of the pair (a, b), truncated "longest_first" at max_length, tokenizing no more of either
+    text than keeps those ids (see `_pair_texts`). One pair per `encode` call, as in `_encode_ids`."""
+    try:
+        short_a, short_b = _pair_texts(tokenizer, a, b, max_length, plan)
+        encoding = tokenizer.encode(short_a, short_b, add_special_tokens=True)
+    except Exception as e:  # tokenizers raises bare Exceptions; say which tokenizer failed on what
+        raise TokenizerError(f"the tokenizer failed on a pair of texts of {len(a)} and {len(b)} characters ({e})"
+                             ) from None
+    return encoding.ids, encoding.type_ids
+
+
+def _pair_texts(tokenizer, a: str, b: str, max_length: int, plan: _CutPlan | None) -> tuple[str, str]:
+    """Texts to tokenize instead of a and b, each cut as a single text is (`_shortened`), where the pair's ids stay
+    those of the whole texts.
+
+    "longest_first" keeps M = max_length − (the pair's special tokens) text tokens: with n ≤ m tokens in the two
+    texts, the shorter keeps n and the longer M − n when 2n ≤ M; otherwise the shorter keeps M // 2 and the longer
+    the rest (M // 2, or one more when M is odd). A text cut after more than M tokens therefore keeps the same
+    ids as long as it stays the longer one: certain when the other text has at most M tokens, and immaterial when
+    both have more and M is even. When both have more than M and M is odd, which one is longer decides where the
+    odd token goes, so both are tokenized whole.
+    """
+    limit = max_length * _PRECUT_CHARS_PER_TOKEN
+    single, pair = tokenizer.num_special_tokens_to_add(False), tokenizer.num_special_tokens_to_add(True)
+    if plan is None or (len(a) <= limit and len(b) <= limit) or pair <= single:
+        return a, b
+    room = max_length - pair  # M
+    (short_a, ids_a, _), (short_b, ids_b, _) = (_shortened(tokenizer, t, max_length, plan) for t in (a, b))
+    # a text is "long" when it has more than M tokens; the ids of one cut are max_length long, so it is
+    both_long = min(len(ids_a), len(ids_b)) - single > room
+    return (a, b) if both_long and room % 2 else (short_a, short_b)

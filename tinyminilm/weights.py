@@ -21,12 +21,17 @@ import numpy as np
 from .config import BertConfig
 from .errors import WeightsError
 
-# Present in the checkpoint, known, and not used by a sentence encoder.
-_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias")
+# Present in the checkpoint, known, and not used: by a sentence encoder (the first three), by a cross-encoder (the
+# last: BertForSequenceClassification's keys are BertModel's under "bert.").
+_UNUSED = ("embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias", "bert.embeddings.position_ids")
 
 
-def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
-    """Checkpoint key -> shape, for every tensor the forward pass reads."""
+def expected_shapes(cfg: BertConfig, num_labels: int | None = None) -> dict[str, tuple[int, ...]]:
+    """Checkpoint key -> shape, for every tensor the forward pass reads.
+
+    num_labels: those of a BertForSequenceClassification checkpoint instead (a cross-encoder): the same BERT keys
+    under "bert.", plus BERT's pooler and the classifier [num_labels, H].
+    """
     H, I = cfg.hidden_size, cfg.intermediate_size
     shapes: dict[str, tuple[int, ...]] = {
         "embeddings.word_embeddings.weight": (cfg.vocab_size, H),
@@ -46,7 +51,11 @@ def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
         for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
             shapes[p + ln + ".weight"] = (H,)
             shapes[p + ln + ".bias"] = (H,)
-    return shapes
+    if num_labels is None:
+        return shapes
+    return {**{"bert." + k: shape for k, shape in shapes.items()},
+            "bert.pooler.dense.weight": (H, H), "bert.pooler.dense.bias": (H,),
+            "classifier.weight": (num_labels, H), "classifier.bias": (num_labels,)}
 
 
 _MAX_HEADER = 100_000_000  # the safetensors library's own limit on the JSON header
@@ -152,14 +161,17 @@ def _check_finite(path: Path, header: dict, data_start: int, keys: list[str]) ->
                 left -= chunk.size
 
 
-def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
-    """Read and check every tensor the model needs from a safetensors file; return them by checkpoint key."""
+def read_tensors(path: Path, cfg: BertConfig, num_labels: int | None = None) -> dict[str, np.ndarray]:
+    """Read and check every tensor the model needs from a safetensors file; return them by checkpoint key.
+
+    num_labels: read a BertForSequenceClassification checkpoint with that many labels (see expected_shapes).
+    """
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: file not found; run `tinyminilm download` or pass the model folder")
-    expected = expected_shapes(cfg)
+    expected = expected_shapes(cfg, num_labels)
     try:
         header, data_start = check_header(path)  # raises WeightsError; an OSError becomes one below
         with safe_open(str(path), framework="numpy") as f:
@@ -193,7 +205,15 @@ def read_tensors(path: Path, cfg: BertConfig) -> dict[str, np.ndarray]:
 
 
 def to_params(t: dict[str, np.ndarray], cfg: BertConfig) -> dict:
-    """Checkpoint keys -> the short names of model.py. The one key map of the package."""
+    """Checkpoint keys -> the short names of model.py. The one key map of the package.
+
+    A BertForSequenceClassification checkpoint (keys "bert.*" and "classifier.*") also gives the cross-encoder's
+    head: "pooler" ([H, H]) and "classifier" ([H, num_labels]).
+    """
+    classification = "classifier.weight" in t
+    if classification:  # BertModel's keys under "bert."
+        t = {k.removeprefix("bert."): v for k, v in t.items()}
+
     def dense(prefix: str) -> dict:  # torch Linear [out, in] -> ours [in, out], a transposed view
         return {"w": t[prefix + ".weight"].T, "b": t[prefix + ".bias"]}
 
@@ -213,15 +233,23 @@ def to_params(t: dict[str, np.ndarray], cfg: BertConfig) -> dict:
             "ffn_out": dense(p + "output.dense"),  # [I, H]
             "ln_ffn": ln(p + "output.LayerNorm"),
         })
-    return {
+    params = {
         "word_embeddings": t["embeddings.word_embeddings.weight"],  # [vocab, H]
         "position_embeddings": t["embeddings.position_embeddings.weight"],  # [max_positions, H]
         "token_type_embeddings": t["embeddings.token_type_embeddings.weight"],  # [type_vocab, H]
         "ln_emb": ln("embeddings.LayerNorm"),
         "layers": layers,
     }
+    if classification:
+        params["pooler"] = dense("pooler.dense")  # [H, H]
+        params["classifier"] = dense("classifier")  # [H, num_labels]
+    return params
 
 
-def load_params(path: Path, cfg: BertConfig) -> dict:
-    """Read model.safetensors, check it against config.json, and return model.py's parameter dict."""
-    return to_params(read_tensors(path, cfg), cfg)
+def load_params(path: Path, cfg: BertConfig, num_labels: int | None = None) -> dict:
+    """Read model.safetensors, check it against config.json, and return model.py's parameter dict.
+
+    num_labels: a cross-encoder's BertForSequenceClassification checkpoint with that many labels; its dict also
+    holds "pooler" and "classifier" (see to_params).
+    """
+    return to_params(read_tensors(path, cfg, num_labels), cfg)
