@@ -226,7 +226,7 @@ def test_a_killed_download_leaves_nothing_trusted(model_dir, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# BLAS threads and cores under concurrent callers (tinyminilm.batching)
+# BLAS threads and cores under concurrent callers (tinyminilm.blas, tinyminilm.batching)
 # --------------------------------------------------------------------------------------------------------------
 
 PARAGRAPHS = (Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt").read_text(
@@ -266,14 +266,14 @@ ctypes.CDLL(str(other))
 threadpoolctl.threadpool_limits(limits=2, user_api="blas")  # both at 2, even on a 1-CPU runner
 threadpoolctl.threadpool_info = lambda: sorted(real_info(), key=lambda lib: lib["filepath"] != str(other))
 
-from tinyminilm import batching
+from tinyminilm import blas
 
 def counts():
     return {("numpy" if lib["filepath"] == numpys else "other"): lib["num_threads"]
             for lib in real_info() if lib["internal_api"] == "openblas"}
 
 before = counts()
-with batching.one_blas_thread:
+with blas.one_thread:
     inside = counts()
 print(json.dumps({"before": before, "inside": inside, "after": counts()}))
 """

@@ -21,8 +21,9 @@ C / N threads per actor (and reserve as many CPUs for it, `num_cpus`, so Ray pla
 has cores): more would make the actors' threads fight over the cores. Ray already sets OMP_NUM_THREADS to an
 actor's `num_cpus` when that variable is unset, but an OPENBLAS_NUM_THREADS or MKL_NUM_THREADS inherited from the
 environment wins over it, and environment variables only count if set before the BLAS library is loaded. So
-`blas_threads` sets the limit inside the running actor with threadpoolctl, which resizes the pool NumPy's BLAS
-already has (whichever BLAS it is) — it works in any pipeline, with no runtime_env and no extra worker processes.
+`blas_threads` sets the limit inside the running actor (`tinyminilm.blas.limit`), which resizes the pool NumPy's
+BLAS already has (and any other BLAS library's) — it works in any pipeline, with no runtime_env and no extra
+worker processes.
 The same number caps the batches `encode` runs at once on threads of its own (`model.threads`, which otherwise
 defaults to every core of the node).
 """
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import blas
 from ..errors import ArgumentError, ConfigError, CorpusError, check_int
 from ._common import model_folder, require
 
@@ -48,17 +50,6 @@ def _import_ray():
     import ray
 
     return ray
-
-
-def limit_blas_threads(n: int) -> None:
-    """Cap the BLAS thread pool of this process (NumPy's OpenBLAS, MKL or BLIS) at `n` threads, with threadpoolctl."""
-    n = check_int(n, "blas_threads")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise ImportError("blas_threads needs threadpoolctl: pip install 'tinyminilm[ray]' (or pip install "
-                          "threadpoolctl), or leave blas_threads=None and let Ray's OMP_NUM_THREADS apply") from None
-    threadpool_limits(limits=n, user_api="blas")  # a plain call (not `with`): the limit stays for the process
 
 
 def _actor_cpus() -> int | None:
@@ -98,7 +89,7 @@ class TinyMiniLMEmbedder:
         from tinyminilm import hub
 
         if blas_threads is not None:
-            limit_blas_threads(blas_threads)
+            blas.limit(check_int(blas_threads, "blas_threads"))
         self.encode_batch_size = check_int(encode_batch_size, "encode_batch_size")
         self.text_column = text_column
         self.embedding_column = embedding_column
@@ -298,5 +289,4 @@ def read_embeddings(path: str | Path, *, id_column: str = "id",
     return table.column(id_column).to_numpy(), flat.reshape(len(vectors), dim)
 
 
-__all__ = ["TinyMiniLMEmbedder", "embed_corpus", "read_embeddings", "default_blas_threads", "limit_blas_threads",
-           "CorpusError"]
+__all__ = ["TinyMiniLMEmbedder", "embed_corpus", "read_embeddings", "default_blas_threads", "CorpusError"]
