@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import threadpoolctl
@@ -52,7 +53,7 @@ def test_describe_is_numpys_openblas():
 
 
 ANOTHER_OPENBLAS = """
-import ctypes, json, os, shutil, sys, tempfile
+import ctypes, json, os, shutil, tempfile
 from pathlib import Path
 import numpy as np
 import threadpoolctl
@@ -62,35 +63,63 @@ real_info = threadpoolctl.threadpool_info
 other = Path(tempfile.mkdtemp()) / (Path(numpys).name.split(".so")[0] + "-other.so")
 shutil.copy(numpys, other)  # a second OpenBLAS in the process, as SciPy's is beside torch or scikit-learn
 ctypes.CDLL(str(other))
-controller = threadpoolctl.ThreadpoolController()
-controller.select(filepath=str(other)).limit(limits=3)
-controller.select(filepath=numpys).limit(limits=2)
 threadpoolctl.threadpool_info = lambda: sorted(real_info(), key=lambda lib: lib["filepath"] != str(other))
+controller = threadpoolctl.ThreadpoolController()
+
+def limit(numpy_threads, other_threads):  # set apart, even on a 1-CPU runner, so a mix-up shows
+    controller.select(filepath=numpys).limit(limits=numpy_threads)
+    controller.select(filepath=str(other)).limit(limits=other_threads)
+
+def counts():
+    return {("numpy" if lib["filepath"] == numpys else "other"): lib["num_threads"]
+            for lib in real_info() if lib["internal_api"] == "openblas"}
 
 from tinyminilm import blas
-
-described = blas.describe()
-blas.limit(1)
-print(json.dumps({"numpys": os.path.realpath(numpys), "other": os.path.realpath(other),
-                  "listed_first": os.path.realpath(threadpoolctl.threadpool_info()[0]["filepath"]),
-                  "described": described,
-                  "after_limit": sorted(lib["num_threads"] for lib in real_info() if lib["user_api"] == "blas")}))
 """
 
 
-def test_describe_names_numpys_openblas_when_another_is_listed_first(tmp_path):
-    """`tinyminilm info` used threadpoolctl's first BLAS library (libs[0]); with a second OpenBLAS loaded (SciPy's,
-    say) and listed first — its order varies from run to run — that described the other library. describe() names
-    the one NumPy calls: its file and its thread count (2 here, the other's 3)."""
+def beside_another_openblas(tmp_path, body: str) -> dict:
+    """Run `body` in a process where a second OpenBLAS is loaded and threadpoolctl lists it first — its order
+    varies from run to run; return the JSON object `body` prints last."""
     script = tmp_path / "another_openblas.py"
-    script.write_text(ANOTHER_OPENBLAS, encoding="utf-8")
+    script.write_text(ANOTHER_OPENBLAS + textwrap.dedent(body), encoding="utf-8")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.splitlines()[-1])
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_the_blas_limit_reaches_numpys_openblas_beside_another_one(tmp_path):
+    """With a second OpenBLAS loaded (SciPy's, say) and listed first by threadpoolctl, encode's one-thread limit
+    must reach the library NumPy calls, not the other one: limiting the wrong one left NumPy on 2 threads in each
+    of 2 batches, half the throughput."""
+    seen = beside_another_openblas(tmp_path, """
+        limit(2, 2)
+        before = counts()
+        with blas.one_thread:
+            inside = counts()
+        print(json.dumps({"before": before, "inside": inside, "after": counts()}))
+    """)
+    assert seen["before"] == {"numpy": 2, "other": 2}
+    assert seen["inside"] == {"numpy": 1, "other": 2}, seen
+    assert seen["after"] == {"numpy": 2, "other": 2}
+
+
+def test_describe_names_numpys_openblas_when_another_is_listed_first(tmp_path):
+    """`tinyminilm info` used threadpoolctl's first BLAS library (libs[0]); with a second OpenBLAS loaded and
+    listed first, that described the other library. describe() names the one NumPy calls: its file and its thread
+    count (2 here, the other's 3)."""
+    seen = beside_another_openblas(tmp_path, """
+        limit(2, 3)
+        described = blas.describe()
+        blas.limit(1)
+        print(json.dumps({"numpys": os.path.realpath(numpys), "other": os.path.realpath(other),
+                          "listed_first": os.path.realpath(threadpoolctl.threadpool_info()[0]["filepath"]),
+                          "described": described, "after_limit": counts()}))
+    """)
     assert seen["listed_first"] == seen["other"] != seen["numpys"]  # what libs[0] would have described
     assert seen["described"]["path"] == seen["numpys"]
     assert seen["described"]["threads"] == 2 and seen["described"]["library"] == "OpenBLAS"
-    assert seen["after_limit"] == [1, 1]  # a Ray actor's limit reaches every BLAS library of the process
+    assert seen["after_limit"] == {"numpy": 1, "other": 1}  # a Ray actor's limit reaches every BLAS library
 
 
 class FakeLibrary:
