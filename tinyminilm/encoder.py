@@ -22,7 +22,8 @@ import numpy as np
 from . import batching, fast
 from . import model as textbook
 from .config import ModelConfig, read_config
-from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts
+from .errors import ArgumentError, ArgumentTypeError, check_choice, check_device, check_int, check_texts
+from .hub import ModelSource
 from .progress import progress_bar, tqdm_class
 from .tokenization import Tokenizer
 from .weights import load_params
@@ -39,8 +40,10 @@ class SentenceEncoder:
     state, and changing `max_seq_length` swaps in a new tokenizer instead of reconfiguring the shared one.
     """
 
-    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path) -> None:
+    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path,
+                 source: ModelSource | None = None) -> None:
         self.folder = Path(folder)
+        self.source = source or ModelSource(self.folder)  # which model this is (Hub id, revision), from hub.resolve
         self.config = config
         self.params = params
         self.tokenizer = Tokenizer(tokenizer_path, config.max_seq_length, config.do_lower_case,
@@ -55,12 +58,13 @@ class SentenceEncoder:
         self._similarity_fn_name: str | None = None
 
     @classmethod
-    def from_folder(cls, folder: str | Path) -> SentenceEncoder:
-        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json)."""
+    def from_folder(cls, folder: str | Path, source: ModelSource | None = None) -> SentenceEncoder:
+        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json); `source`
+        is what `hub.resolve` found it as (default: just this folder)."""
         folder = Path(folder)
         config = read_config(folder)
         params = load_params(folder / "model.safetensors", config.bert)
-        return cls(folder, config, params, folder / "tokenizer.json")
+        return cls(folder, config, params, folder / "tokenizer.json", source)
 
     def __repr__(self) -> str:
         b = self.config.bert
@@ -366,8 +370,7 @@ class SentenceEncoder:
 
 def _check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
     """sentence-transformers' device, pool and chunk_size, accepted where they change nothing here."""
-    if device is not None and str(device) != "cpu":
-        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy; pass device=None or 'cpu'")
+    check_device(device)
     if pool is not None:
         raise ArgumentError("pool: tinyminilm needs no multi-process pool, it runs batches on a thread per core "
                             "(model.threads); drop pool=... and start_multi_process_pool()")
