@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from . import hub
 from .encoder import SentenceEncoder
 from .errors import ArgumentError, check_device, check_int
 
@@ -43,8 +44,6 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
     processor_kwargs, tokenizer_kwargs, config_kwargs (torch dtypes, attention implementations, ...) or
     model_card_data.
     """
-    from . import load
-
     check_device(device)
     if backend != "torch":
         raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
@@ -56,7 +55,9 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
                                 "does not use; drop them")
     if model_card_data is not None:
         raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
-    model = load(model_name_or_path, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)
+    source = hub.resolve(model_name_or_path, revision=revision, cache_folder=cache_folder,
+                         local_files_only=local_files_only)
+    model = SentenceEncoder.from_folder(source.folder, source=source)  # as tinyminilm.load does
     if prompts is not None:
         if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                     for k, v in prompts.items()):
