@@ -66,7 +66,7 @@ PRELOAD = "import tinyminilm.cli; tinyminilm.cli.build_parser()"
 # What tinyminilm imports or looks up only when it first loads a model or encodes, done while still root: the
 # installed packages may live where `nobody` cannot read (a pyenv under /root, a CI checkout in a 0700 folder).
 _LAZY_IMPORTS = ("import mmap, threadpoolctl, safetensors.numpy, tokenizers, tinyminilm.util, tinyminilm.fast, "
-                 "tinyminilm.tokenization, tinyminilm.batching; tinyminilm.batching._BLAS.get()")
+                 "tinyminilm.tokenization, tinyminilm.batching; tinyminilm.blas.get_threads()")
 
 
 def run_as(user: pwd.struct_passwd, code: str, *args: str, preload: str = PRELOAD,

@@ -226,7 +226,7 @@ def test_a_killed_download_leaves_nothing_trusted(model_dir, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# BLAS threads and cores under concurrent callers (tinyminilm.batching)
+# BLAS threads and cores under concurrent callers (tinyminilm.blas, tinyminilm.batching)
 # --------------------------------------------------------------------------------------------------------------
 
 PARAGRAPHS = (Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt").read_text(
@@ -250,49 +250,6 @@ def test_blas_threads_are_restored_after_concurrent_encodes(model):
         for round_ in range(8):
             run_threads(3, lambda i: model.encode(texts, batch_size=8))
             assert blas_threads() == before, f"round {round_}: BLAS left at {blas_threads()} threads"
-
-
-ANOTHER_OPENBLAS = """
-import ctypes, json, shutil, sys, tempfile
-from pathlib import Path
-import numpy as np
-import threadpoolctl
-
-real_info = threadpoolctl.threadpool_info
-[numpys] = [lib["filepath"] for lib in real_info() if lib["internal_api"] == "openblas"]
-other = Path(tempfile.mkdtemp()) / (Path(numpys).name.split(".so")[0] + "-other.so")
-shutil.copy(numpys, other)  # a second OpenBLAS in the process, as SciPy's is beside torch or scikit-learn
-ctypes.CDLL(str(other))
-threadpoolctl.threadpool_limits(limits=2, user_api="blas")  # both at 2, even on a 1-CPU runner
-threadpoolctl.threadpool_info = lambda: sorted(real_info(), key=lambda lib: lib["filepath"] != str(other))
-
-from tinyminilm import batching
-
-def counts():
-    return {("numpy" if lib["filepath"] == numpys else "other"): lib["num_threads"]
-            for lib in real_info() if lib["internal_api"] == "openblas"}
-
-before = counts()
-with batching.one_blas_thread:
-    inside = counts()
-print(json.dumps({"before": before, "inside": inside, "after": counts()}))
-"""
-
-
-def test_the_blas_limit_reaches_numpys_openblas_beside_another_one(tmp_path):
-    """With a second OpenBLAS loaded (SciPy's, say) and listed first by threadpoolctl — its order varies from run
-    to run — encode's one-thread limit must reach the library NumPy calls, not the other one: limiting the wrong
-    one left NumPy on 2 threads in each of 2 batches, half the throughput."""
-    import json
-
-    script = tmp_path / "another_openblas.py"
-    script.write_text(ANOTHER_OPENBLAS, encoding="utf-8")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.splitlines()[-1])
-    assert seen["before"] == {"numpy": 2, "other": 2}
-    assert seen["inside"] == {"numpy": 1, "other": 2}, seen
-    assert seen["after"] == {"numpy": 2, "other": 2}
 
 
 def test_concurrent_encodes_never_run_more_batches_than_cores(model, monkeypatch):

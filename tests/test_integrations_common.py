@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tinyminilm.integrations._common import EncodeOptions, shared_encoder
@@ -40,6 +41,24 @@ def test_bad_options_name_the_argument(options, error, message):
         assert str(e.value) == message
 
 
+def test_adapters_accept_the_short_name_as_load_does(model_dir, tmp_path, monkeypatch):
+    """`tinyminilm.load("all-MiniLM-L6-v2")` works, so the adapters take that name too — from any cwd (it was
+    resolved against the working directory: "ConfigError: model '<cwd>/all-MiniLM-L6-v2': no such folder")."""
+    import tinyminilm
+
+    monkeypatch.chdir(tmp_path)
+    want = shared_encoder(model_dir)
+    for name in ("all-MiniLM-L6-v2", tinyminilm.MODEL_ID):
+        assert TinyMiniLMEmbeddingFunction(name).options.encoder() is want
+        assert TinyMiniLMEmbeddings(name).options.encoder() is want
+        assert TinyMiniLMEmbedding(name)._options.encoder() is want
+    chroma = TinyMiniLMEmbeddingFunction("all-MiniLM-L6-v2")
+    assert chroma.get_config()["model"] is None  # persisted as the default model, not as a path
+    np.testing.assert_array_equal(chroma(["a cat"])[0], want.encode("a cat"))
+    assert TinyMiniLMEmbeddings("all-MiniLM-L6-v2").embed_query("a cat") == want.encode("a cat").tolist()
+    assert TinyMiniLMEmbedding("all-MiniLM-L6-v2").model_name == tinyminilm.MODEL_ID
+
+
 def test_a_missing_folder_is_a_config_error(tmp_path):
     from tinyminilm.errors import ConfigError
 
@@ -51,8 +70,10 @@ def test_options_are_stored_absolute_and_default_is_none(tmp_path, monkeypatch):
     import tinyminilm
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "m").mkdir()  # a relative folder (a bare name that is no folder here is a Hub id, as in `load`)
     assert EncodeOptions("m").model == str(tmp_path / "m")
     assert EncodeOptions(tinyminilm.MODEL_ID).model is None
+    assert EncodeOptions("all-MiniLM-L6-v2").model is None  # not "<cwd>/all-MiniLM-L6-v2"
     with pytest.raises(ValueError, match=r"unknown keys \['device'\]"):
         EncodeOptions.from_config({"device": "cpu"})
 

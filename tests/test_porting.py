@@ -212,3 +212,66 @@ def test_the_model_folder_can_be_copied_and_loaded_by_path(model_dir, tmp_path, 
     copy = tmp_path / "my-model"
     shutil.copytree(model_dir, copy)
     np.testing.assert_array_equal(SentenceTransformer(str(copy)).encode("hello"), st.encode("hello"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# LoggingHandler, as sentence-transformers' examples install it
+# --------------------------------------------------------------------------------------------------------------
+
+COMPUTING_EMBEDDINGS = """
+import logging
+import numpy as np
+from tinyminilm import LoggingHandler, SentenceTransformer   # the example's one changed line
+
+np.set_printoptions(threshold=100)
+logging.basicConfig(format="%(asctime)s - %(message)s", datefmt="%Y-%m-%d %H:%M:%S", level=logging.INFO,
+                    handlers=[LoggingHandler()])
+logging.getLogger(__name__).info("loading the model")
+model = SentenceTransformer("all-MiniLM-L6-v2")
+sentences = ["This framework generates embeddings for each input sentence",
+             "Sentences are passed as a list of string.", "The quick brown fox jumps over the lazy dog."]
+embeddings = model.encode(sentences)
+for sentence, embedding in zip(sentences, embeddings):
+    print("Sentence:", sentence)
+    print("Embedding:", embedding.shape, embedding.dtype)
+    print("")
+"""
+
+
+@pytest.mark.parametrize("tqdm_installed", [True, False])
+def test_the_computing_embeddings_example_runs_with_only_the_import_changed(model_dir, tmp_path, tqdm_installed):
+    """sentence-transformers' computing_embeddings example, its flow in our own words: logging through
+    LoggingHandler, load by short name, encode, print — with tqdm, and without it (the handler then writes to
+    stdout itself)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "computing_embeddings.py"
+    script.write_text(("import sys; sys.modules['tqdm'] = None\n" if not tqdm_installed else "")
+                      + COMPUTING_EMBEDDINGS, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith(" - loading the model"), out.stdout  # the record, formatted, on stdout
+    assert lines.count("Embedding: (384,) float32") == 3
+    assert "Sentence: Sentences are passed as a list of string." in lines
+
+
+def test_logging_handler_writes_through_tqdm(monkeypatch):
+    import logging
+
+    import tqdm
+
+    from tinyminilm import LoggingHandler
+
+    written = []
+    monkeypatch.setattr(tqdm.tqdm, "write", classmethod(lambda cls, s, *a, **k: written.append(s)))
+    logger = logging.getLogger("tinyminilm-test-logging-handler")
+    handler = LoggingHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    try:
+        logger.warning("above the bar, not through it")
+    finally:
+        logger.removeHandler(handler)
+    assert written == ["WARNING above the bar, not through it"]

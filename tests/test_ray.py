@@ -140,6 +140,16 @@ def test_embedder_errors_name_the_column_and_row(model_dir):
         TinyMiniLMEmbedder("/nonexistent/model/folder")
 
 
+def test_embedder_takes_the_names_load_takes(model, tmp_path, monkeypatch):
+    """The short name resolved against the working directory ("does not exist on this node"): it is the default
+    model, found on this node by the rule `tinyminilm.load` follows."""
+    monkeypatch.chdir(tmp_path)
+    texts = corpus(4)
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", None):
+        out = TinyMiniLMEmbedder(name)({"text": np.array(texts, dtype=object)})
+        np.testing.assert_array_equal(out["embedding"], model.encode(texts))
+
+
 def test_embedder_caps_blas_threads(model_dir):
     import threadpoolctl
 

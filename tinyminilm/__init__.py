@@ -15,25 +15,27 @@ from .cross_encoder import CrossEncoder
 from .encoder import SentenceEncoder
 from .errors import (ArgumentError, ArgumentTypeError, ConfigError, DownloadError, InputError, IntegrityError,
                      TinyMiniLMError, TokenizerError, WeightsError)
+from . import hub
 from .hub import MODEL_ID, REVISION
-from .porting import SentenceTransformer
+from .porting import LoggingHandler, SentenceTransformer
 from . import util  # NumPy only: `from tinyminilm import SentenceTransformer, util`, as from sentence_transformers
 
 __version__ = "0.1.0"
 
 
-def load(model: str | os.PathLike | None = None) -> SentenceEncoder:
-    """Load a sentence encoder.
+def load(model: str | os.PathLike | hub.ModelSource | None = None, *, revision: str | None = None,
+         cache_folder: str | os.PathLike | None = None, local_files_only: bool = False) -> SentenceEncoder:
+    """Load a sentence encoder; `encoder.source` says which model it is (folder, Hub id, revision).
 
     model: a local sentence-transformers model folder; or None, "sentence-transformers/all-MiniLM-L6-v2" or
     "all-MiniLM-L6-v2" for the pinned default model (found on disk, or downloaded and SHA-256-verified on first
-    use). Other Hub ids are refused: tinyminilm fetches only its pinned model.
+    use). Other Hub ids are refused: tinyminilm fetches only its pinned model. revision, cache_folder and
+    local_files_only: as in sentence-transformers (see `tinyminilm.hub.resolve`).
     """
-    from . import hub
+    source = hub.resolve(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)
+    return SentenceEncoder.from_folder(source.folder, source=source)
 
-    return SentenceEncoder.from_folder(hub.resolve_model(model))
 
-
-__all__ = ["load", "SentenceEncoder", "SentenceTransformer", "util", "MODEL_ID", "REVISION", "TinyMiniLMError",
-           "ArgumentError", "ArgumentTypeError", "InputError", "ConfigError", "WeightsError", "TokenizerError",
-           "IntegrityError", "DownloadError", "__version__", "CrossEncoder"]
+__all__ = ["load", "SentenceEncoder", "SentenceTransformer", "CrossEncoder", "LoggingHandler", "util", "MODEL_ID",
+           "REVISION", "TinyMiniLMError", "ArgumentError", "ArgumentTypeError", "InputError", "ConfigError",
+           "WeightsError", "TokenizerError", "IntegrityError", "DownloadError", "__version__"]

@@ -19,7 +19,6 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,8 +26,8 @@ import numpy as np
 from . import batching, fast
 from .activations import ACTIVATIONS, TORCH_NAMES, activation_function, identity, sigmoid
 from .config import CrossEncoderConfig, read_cross_encoder_config
-from .encoder import _check_torch_only_options
-from .errors import ArgumentError, ArgumentTypeError, ConfigError, check_int, check_texts, lone_surrogate
+from .errors import (ArgumentError, ArgumentTypeError, ConfigError, check_int, check_texts, check_torch_only_options,
+                     lone_surrogate)
 from .porting import refuse_torch_only
 from .progress import progress_bar, tqdm_class
 from .tokenization import Tokenizer
@@ -86,7 +85,8 @@ class CrossEncoder:
                 isinstance(m, str) for m in keep_in_fp32_modules)):
             raise ArgumentError(f"keep_in_fp32_modules must be a list of module names, got {keep_in_fp32_modules!r}")
         explicit = None if activation_fn is None else activation_function(activation_fn)
-        self.folder = _model_folder(model_name_or_path, cache_folder, local_files_only)
+        self.source = _model_source(model_name_or_path, revision, cache_folder, local_files_only)
+        self.folder = self.source.folder
         self.config: CrossEncoderConfig = read_cross_encoder_config(self.folder)
         if num_labels is not None and num_labels != self.config.num_labels:
             raise ArgumentError(f"num_labels={num_labels!r}: the checkpoint's classifier has {self.config.num_labels} "
@@ -212,7 +212,7 @@ class CrossEncoder:
         inputs, activation_fn = _legacy_predict_arguments(inputs, activation_fn, kwargs)
         pairs, single = _as_pairs(inputs)
         check_int(batch_size, "batch_size")
-        _check_torch_only_options(device, pool, chunk_size)
+        check_torch_only_options(device, pool, chunk_size)
         if show_progress_bar:
             tqdm_class()
         activation = self._activation if activation_fn is None else activation_function(activation_fn)
@@ -314,17 +314,16 @@ def _check_prompts(prompts: Any) -> dict[str, str]:
     return prompts
 
 
-def _model_folder(model: Any, cache_folder: Any, local_files_only: bool) -> Path:
-    """The folder of a cross-encoder named as sentence-transformers' CrossEncoder names it."""
+def _model_source(model: Any, revision: Any, cache_folder: Any, local_files_only: bool) -> Any:
+    """The cross-encoder named as sentence-transformers' CrossEncoder names it (a bare name is in cross-encoder/),
+    found by the one rule of tinyminilm.hub."""
     from . import hub
 
     if model is None:
-        raise ArgumentError("model_name_or_path: a cross-encoder has no default model; pass the folder of one, such "
-                            "as cross-encoder/ms-marco-MiniLM-L6-v2")
-    name = os.fspath(model) if isinstance(model, (str, os.PathLike)) else model
-    if isinstance(name, str) and not Path(name).expanduser().exists() and "/" not in name and os.sep not in name:
-        name = f"cross-encoder/{name}"  # sentence-transformers' CrossEncoder: a short name is in cross-encoder/
-    return hub.resolve_model(name, cache_folder=cache_folder, local_files_only=local_files_only)
+        raise ArgumentError("model_name_or_path: a cross-encoder has no default model; pass the id or folder of one, "
+                            "such as cross-encoder/ms-marco-MiniLM-L6-v2")
+    return hub.resolve(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only,
+                       namespace="cross-encoder")
 
 
 def _legacy_arguments(args: tuple, kwargs: dict) -> dict[str, Any]:

@@ -24,7 +24,9 @@ import numpy as np
 from . import batching
 from .config import ModelConfig
 from .engine import OUTPUT_VALUES, Engine
-from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts
+from .errors import (ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts,
+                     check_torch_only_options)
+from .hub import ModelSource
 from .progress import progress_bar, tqdm_class
 
 log = logging.getLogger("tinyminilm")
@@ -37,8 +39,9 @@ class SentenceEncoder(Engine):
     state, and changing `max_seq_length` swaps in a new tokenizer instead of reconfiguring the shared one.
     """
 
-    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path) -> None:
-        super().__init__(folder, config, params, tokenizer_path)
+    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path,
+                 source: ModelSource | None = None) -> None:
+        super().__init__(folder, config, params, tokenizer_path, source)
         self.threads = batching.default_threads()
         # As SentenceTransformer: named prompts ("query" and "document" exist, empty, unless the model folder's
         # config_sentence_transformers.json sets them), the prompt used when none is named, a default truncate_dim.
@@ -141,7 +144,7 @@ class SentenceEncoder(Engine):
             raise ArgumentTypeError(f"sentences must be a str or an iterable of str, got {type(sentences).__name__}")
         truncate_dim = self.truncate_dim if truncate_dim is None else truncate_dim
         self._check_options(batch_size, output_value, precision, truncate_dim, show_progress_bar)
-        _check_torch_only_options(device, pool, chunk_size)
+        check_torch_only_options(device, pool, chunk_size)
         prompt = self._resolve_prompt(prompt, prompt_name)
         texts = [sentences] if single else list(sentences)
         if precision.endswith("int8") and len(texts) == 1:
@@ -294,14 +297,5 @@ class SentenceEncoder(Engine):
 
         return PAIRWISE_SIMILARITY_FUNCTIONS[self.similarity_fn_name](embeddings1, embeddings2)
 
-def _check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
-    """sentence-transformers' device, pool and chunk_size, accepted where they change nothing here."""
-    if device is not None and str(device) != "cpu":
-        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy; pass device=None or 'cpu'")
-    if pool is not None:
-        raise ArgumentError("pool: tinyminilm needs no multi-process pool, it runs batches on a thread per core "
-                            "(model.threads); drop pool=... and start_multi_process_pool()")
-    if chunk_size is not None:
-        check_int(chunk_size, "chunk_size")
 
 

@@ -28,6 +28,7 @@ from . import fast
 from . import model as textbook
 from .config import BertConfig, ModelConfig, read_config
 from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int
+from .hub import ModelSource
 from .tokenization import Tokenizer
 from .weights import load_params
 
@@ -45,8 +46,10 @@ class Engine:
     new tokenizer instead of reconfiguring the shared one.
     """
 
-    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path) -> None:
+    def __init__(self, folder: Path, config: ModelConfig, params: dict, tokenizer_path: Path,
+                 source: ModelSource | None = None) -> None:
         self.folder = Path(folder)
+        self.source = source or ModelSource(self.folder)  # which model this is (Hub id, revision), from hub.resolve
         self.config = config
         self.params = params
         self.tokenizer = Tokenizer(tokenizer_path, config.max_seq_length, config.do_lower_case,
@@ -54,12 +57,13 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_folder(cls: type[E], folder: str | Path) -> E:
-        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json)."""
+    def from_folder(cls: type[E], folder: str | Path, source: ModelSource | None = None) -> E:
+        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json); `source`
+        is what `hub.resolve` found it as (default: just this folder)."""
         folder = Path(folder)
         config = read_config(folder)
         params = load_params(folder / "model.safetensors", config.bert)
-        return cls(folder, config, params, folder / "tokenizer.json")
+        return cls(folder, config, params, folder / "tokenizer.json", source)
 
     def __repr__(self) -> str:
         b = self.config.bert
@@ -94,6 +98,17 @@ class Engine:
         """How the model's Pooling module makes one vector of the token vectors (1_Pooling/config.json):
         "mean" | "cls" | "max" | "mean_sqrt_len"."""
         return self.config.pooling_mode
+
+    def describe(self) -> dict[str, Any]:
+        """What this model is, for people and tools (`tinyminilm info`, the server's /info): its Hub id and revision
+        (None for a folder given by path), folder, shape, pooling and limits, as plain JSON-ready values."""
+        b = self.config.bert
+        return {"repo_id": self.source.repo_id, "revision": self.source.revision, "name": self.source.name,
+                "folder": str(Path(self.folder).resolve()), "model_type": "bert", "layers": b.num_hidden_layers,
+                "hidden_size": b.hidden_size, "heads": b.num_attention_heads, "vocab_size": b.vocab_size,
+                "dim": self.config.dim, "max_seq_length": self.max_seq_length,
+                "max_position_embeddings": b.max_position_embeddings, "pooling": self.config.pooling_mode,
+                "normalize": self.config.normalize}
 
     # ----------------------------------------------------------------------------------------------------------
     # Level 1, texts -> token ids

@@ -100,14 +100,59 @@ def lone_surrogate(text: str) -> tuple[int, str] | None:
     return None if found is None else (found.start(), found.group())
 
 
-def check_texts(texts: Sequence[Any], name: str = "texts") -> None:
-    """Refuse what is not text, by index: a non-str item is an ArgumentTypeError, a lone surrogate an
-    ArgumentError (the whole text is checked, so the verdict does not depend on where truncation cuts)."""
+def first_bad_text(texts: Sequence[Any]) -> tuple[int, int | None] | None:
+    """Where `texts` first holds something that is not text the tokenizer can take: (index, None) for an item that
+    is not a str, (index, character position) for a str with a lone surrogate; None when every item is text.
+
+    The one rule behind every front end's check (`check_texts` here, the server's 400s, Ray's corpus errors), each
+    of which words the refusal its own way. The whole of each text is checked, so the verdict does not depend on
+    where truncation cuts."""
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            hint = " (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(t, (bytes, bytearray)) else ""
-            raise ArgumentTypeError(f"{name}[{i}] is {type(t).__name__}, expected str{hint}")
+            return i, None
         bad = lone_surrogate(t)
         if bad is not None:
-            raise ArgumentError(f"{name}[{i}] is not valid Unicode: a lone surrogate {bad[1]!r} at character "
-                                f"{bad[0]}; clean it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')")
+            return i, bad[0]
+    return None
+
+
+def check_texts(texts: Sequence[Any], name: str = "texts") -> None:
+    """Refuse what is not text, by index: a non-str item is an ArgumentTypeError, a lone surrogate an
+    ArgumentError (see `first_bad_text`)."""
+    found = first_bad_text(texts)
+    if found is not None:
+        _refuse_text(texts[found[0]], f"{name}[{found[0]}]", found[1])
+
+
+def check_text(text: Any, name: str = "text") -> str:
+    """`text` if it is a str the tokenizer can take, else `check_texts`' error naming `name`."""
+    found = first_bad_text([text])
+    if found is not None:
+        _refuse_text(text, name, found[1])
+    return text
+
+
+def _refuse_text(text: Any, name: str, surrogate_at: int | None) -> None:
+    if surrogate_at is None:
+        hint = " (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(text, (bytes, bytearray)) else ""
+        raise ArgumentTypeError(f"{name} is {type(text).__name__}, expected str{hint}")
+    raise ArgumentError(f"{name} is not valid Unicode: a lone surrogate {text[surrogate_at]!r} at character "
+                        f"{surrogate_at}; clean it first, e.g. text.encode('utf-8', 'replace').decode('utf-8')")
+
+
+def check_torch_only_options(device: Any, pool: Any, chunk_size: Any) -> None:
+    """sentence-transformers' encode/predict options device, pool and chunk_size, accepted where they change nothing
+    here: a device other than the CPU and a multi-process pool are refused with the reason."""
+    check_device(device)
+    if pool is not None:
+        raise ArgumentError("pool: tinyminilm needs no multi-process pool, it runs batches on a thread per core "
+                            "(model.threads); drop pool=... and start_multi_process_pool()")
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size")
+
+
+def check_device(device: Any) -> None:
+    """sentence-transformers' `device`: None or "cpu" are accepted (NumPy runs on the CPU), anything else refused."""
+    if device is not None and str(device) != "cpu":
+        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
+                            "device=None or 'cpu'")

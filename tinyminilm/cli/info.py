@@ -19,19 +19,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _blas() -> tuple[str, str]:
-    """(the BLAS library NumPy uses with the CPU kernel it picked, the threads it uses now), from threadpoolctl."""
-    from threadpoolctl import threadpool_info
+    """(the BLAS library NumPy itself calls, with the CPU kernel it picked; the threads it uses now), as
+    tinyminilm.blas finds it — never another BLAS loaded beside it (SciPy's OpenBLAS, say)."""
+    from .. import blas
 
-    libs = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    d = blas.describe()
     env = [f"{v}={os.environ[v]}" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                              "OPENBLAS_CORETYPE") if v in os.environ]
-    if not libs:
-        return "unknown (threadpoolctl finds no BLAS library loaded)", f"unknown (of {os.cpu_count()} CPUs)"
-    lib = libs[0]  # NumPy's
-    name = f"{lib.get('internal_api', '?')} {lib.get('version') or ''}".strip()
-    if lib.get("architecture"):
-        name += f" (kernel {lib['architecture']}, {lib.get('threading_layer', '?')} threading)"
-    detail = f"{lib.get('num_threads', 'unknown')} (of {os.cpu_count()} CPUs"
+    if d["library"] is None:
+        return "unknown (NumPy's BLAS library could not be identified)", f"unknown (of {os.cpu_count()} CPUs)"
+    name = f"{d['library']} {d['version'] or ''}".strip()
+    if d["kernel"]:
+        name += f" (kernel {d['kernel']}, {d['threading'] or '?'} threading)"
+    detail = f"{d['threads'] if d['threads'] is not None else 'unknown'} (of {os.cpu_count()} CPUs"
     return name, detail + (", " + ", ".join(env) if env else "") + ")"
 
 
@@ -75,12 +75,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             import tinyminilm
 
             m = loaded = tinyminilm.SentenceEncoder.from_folder(folder)
-            b = m.config.bert
-            print(f"dimension       {m.get_embedding_dimension()}")
-            print(f"max_seq_length  {m.max_seq_length}")
-            print(f"architecture    {b.num_hidden_layers} layers, hidden {b.hidden_size}, "
-                  f"{b.num_attention_heads} heads, vocab {b.vocab_size}, pooling {m.config.pooling_mode}, "
-                  f"normalize {m.config.normalize}")
+            d = m.describe()
+            print(f"dimension       {d['dim']}")
+            print(f"max_seq_length  {d['max_seq_length']}")
+            print(f"architecture    {d['layers']} layers, hidden {d['hidden_size']}, {d['heads']} heads, "
+                  f"vocab {d['vocab_size']}, pooling {d['pooling']}, normalize {d['normalize']}")
         except TinyMiniLMError as e:
             ok = False
             print(f"model           cannot be loaded: {e}")

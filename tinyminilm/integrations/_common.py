@@ -2,8 +2,11 @@
 
 - `require`: import a framework, or raise an ImportError that names the extra to install.
 - `shared_encoder`: one loaded model per (folder, threads) in a process, however many adapter instances use it.
-- `EncodeOptions`: the options every adapter takes (model folder, batch_size, normalize_embeddings, truncate_dim,
+- `EncodeOptions`: the options every adapter takes (model, batch_size, normalize_embeddings, truncate_dim,
   threads), checked once, with `embed` / `embed_one` that run `encode` with them.
+
+A model is named as `tinyminilm.load` names it (a folder, or "all-MiniLM-L6-v2" / its full Hub id), and resolved
+by the same function, `tinyminilm.hub.resolve`.
 
 The adapters convert the float32 arrays returned here into what their framework expects (lists of floats, lists
 of arrays); the numbers are `encode`'s, unchanged.
@@ -21,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import MODEL_ID, SentenceEncoder
-from ..errors import check_int
+from .. import MODEL_ID, SentenceEncoder, hub
+from ..errors import ArgumentError, ArgumentTypeError, check_int, check_text
 
 
 def require(module: str, extra: str, user: str) -> ModuleType:
@@ -37,16 +40,9 @@ _encoders: dict[tuple[str, int | None], SentenceEncoder] = {}
 _encoders_lock = threading.Lock()
 
 
-def model_folder(model: str | Path | None) -> str:
-    """The absolute folder of `model`, resolved as `tinyminilm.load` resolves it (`hub.resolve_model`): a local
-    folder, or None / the model's id or short name for the default model's files (verified, fetched if missing)."""
-    from .. import hub
-
-    return str(hub.resolve_model(model).resolve())
-
-
-def shared_encoder(model: str | Path | None = None, threads: int | None = None) -> SentenceEncoder:
-    """The encoder of `model`'s folder, loaded on first use and then shared by every caller in this process.
+def shared_encoder(model: str | Path | hub.ModelSource | None = None, threads: int | None = None) -> SentenceEncoder:
+    """The encoder of `model` (resolved by `hub.resolve`), loaded on first use and then shared by every caller in
+    this process that names the same folder.
 
     `threads` is part of the key because it is a setting of the loaded encoder (`encoder.threads`, the batches run
     at once): instances asking for different thread counts get encoders of their own, whose weights are the same
@@ -54,12 +50,12 @@ def shared_encoder(model: str | Path | None = None, threads: int | None = None) 
     """
     import tinyminilm
 
-    folder = model_folder(model)
-    key = (folder, threads)
+    source = hub.resolve(model)
+    key = (str(source.folder.resolve()), threads)
     with _encoders_lock:  # one load even when several threads build adapters at once
         encoder = _encoders.get(key)
         if encoder is None:
-            encoder = tinyminilm.load(folder)  # ConfigError naming the folder when it is not a model folder
+            encoder = tinyminilm.load(source)  # ConfigError naming the folder when it is not a model folder
             if threads is not None:
                 encoder.threads = threads
             _encoders[key] = encoder
@@ -70,7 +66,8 @@ def shared_encoder(model: str | Path | None = None, threads: int | None = None) 
 class EncodeOptions:
     """The options every adapter takes; `config()` is their JSON-ready form (Chroma persists it).
 
-    model: a local sentence-transformers model folder, or None for all-MiniLM-L6-v2 (fetched on first use).
+    model: a local sentence-transformers model folder, or None, "all-MiniLM-L6-v2" or its full Hub id for that
+    model (fetched on first use); stored as None for it, as an absolute path for a folder.
     batch_size: texts per forward pass of `encode`. normalize_embeddings / truncate_dim: as in `encode`
     (all-MiniLM-L6-v2's vectors already have unit norm; after `truncate_dim` they need normalize_embeddings=True
     to have it again). threads: batches run at once (`encoder.threads`); None for the encoder's default.
@@ -83,15 +80,16 @@ class EncodeOptions:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        if self.model is not None and not isinstance(self.model, (str, Path)):
-            raise TypeError(f"model must be the path of a model folder (str or Path) or None, got "
-                            f"{type(self.model).__name__}")
-        if self.model is not None:  # stored absolute, so a persisted config means the same folder from any cwd
-            folder = None if str(self.model) == MODEL_ID else str(Path(self.model).expanduser().resolve())
-            object.__setattr__(self, "model", folder)
+        hub.check_model(self.model)
+        if self.model is not None:  # a folder is stored absolute, so a persisted config means it from any cwd
+            repo = hub.hub_id(self.model)  # None for a folder; the default model is stored as None
+            if repo is None:
+                object.__setattr__(self, "model", str(Path(self.model).expanduser().resolve()))
+            else:
+                object.__setattr__(self, "model", None if repo == MODEL_ID else repo)
         check_int(self.batch_size, "batch_size")
         if not isinstance(self.normalize_embeddings, (bool, np.bool_)):
-            raise TypeError(f"normalize_embeddings must be True or False, got {self.normalize_embeddings!r}")
+            raise ArgumentTypeError(f"normalize_embeddings must be True or False, got {self.normalize_embeddings!r}")
         object.__setattr__(self, "normalize_embeddings", bool(self.normalize_embeddings))
         if self.truncate_dim is not None:
             check_int(self.truncate_dim, "truncate_dim")  # the upper bound is the model's: checked in `encoder`
@@ -100,12 +98,12 @@ class EncodeOptions:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> EncodeOptions:
-        """The options back from `config()`; unknown keys are a ValueError naming them."""
+        """The options back from `config()`; unknown keys are an ArgumentError (a ValueError) naming them."""
         if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+            raise ArgumentTypeError(f"config must be a dict, got {type(config).__name__}")
         unknown = sorted(set(config) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"config has unknown keys {unknown}; the keys are {sorted(cls.__dataclass_fields__)}")
+            raise ArgumentError(f"config has unknown keys {unknown}; the keys are {sorted(cls.__dataclass_fields__)}")
         return cls(**config)
 
     def config(self) -> dict[str, Any]:
@@ -123,19 +121,18 @@ class EncodeOptions:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32 [n, dim'] for a list of texts: exactly `encode(texts, ...)` with these options, rows in order.
 
-        A non-str item raises encode's own TypeError naming its index (`texts[2] is NoneType, expected str`).
+        A non-str item raises encode's own ArgumentTypeError (a TypeError) naming its index (`texts[2] is NoneType,
+        expected str`).
         """
         if isinstance(texts, (str, bytes)):
-            raise TypeError(f"texts must be a list of str, got a single {type(texts).__name__}; wrap it in a list")
+            raise ArgumentTypeError(f"texts must be a list of str, got a single {type(texts).__name__}; wrap it in a "
+                                    "list")
         return self.encoder().encode(texts, batch_size=self.batch_size,  # encode's errors for None, non-str items
                                      normalize_embeddings=self.normalize_embeddings, truncate_dim=self.truncate_dim)
 
     def embed_one(self, text: str, name: str = "text") -> np.ndarray:
         """float32 [dim'] for one text; `name` is the argument named when `text` is not a str."""
-        if not isinstance(text, str):
-            raise TypeError(f"{name} is {type(text).__name__}, expected str"
-                            + (" (decode bytes first, e.g. b.decode('utf-8'))" if isinstance(text, bytes) else ""))
-        return self.embed([text])[0]
+        return self.embed([check_text(text, name)])[0]
 
 
-__all__ = ["require", "model_folder", "shared_encoder", "EncodeOptions"]
+__all__ = ["require", "shared_encoder", "EncodeOptions"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..util import check_int
+from ..errors import ArgumentError, CorpusError, check_int
 from ._common import EncodeOptions, require
 
 require("chromadb", "chroma", "tinyminilm.integrations.chroma")
@@ -89,7 +89,8 @@ class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
-        """A ValueError/TypeError naming the key when `config` is not one `get_config()` could have written."""
+        """An ArgumentError / ArgumentTypeError (a ValueError / TypeError) naming the key when `config` is not one
+        `get_config()` could have written."""
         EncodeOptions.from_config(config)
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
@@ -97,9 +98,9 @@ class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         the vectors may not, since the collection's stored vectors would no longer compare with new ones."""
         for key in _VECTOR_OPTIONS:
             if key in new_config and new_config[key] != old_config.get(key):
-                raise ValueError(f"{key} cannot change from {old_config.get(key)!r} to {new_config[key]!r} on a "
-                                 "collection: its stored vectors were made with the old value. Create a new "
-                                 "collection with the new function and add the documents again")
+                raise ArgumentError(f"{key} cannot change from {old_config.get(key)!r} to {new_config[key]!r} on a "
+                                    "collection: its stored vectors were made with the old value. Create a new "
+                                    "collection with the new function and add the documents again")
 
 
 def reembed(source: Any, target: Any, *, batch_size: int = 500) -> int:
@@ -110,7 +111,8 @@ def reembed(source: Any, target: Any, *, batch_size: int = 500) -> int:
     Chroma refuses a second function on an existing collection, so create `target` with
     `embedding_function=TinyMiniLMEmbeddingFunction()`, copy, then delete the old collection. Records are read and
     added `batch_size` at a time, so memory holds one batch. A record without a document (added as a vector only)
-    cannot be re-embedded: that is a ValueError naming its id, raised before anything of its batch is added.
+    cannot be re-embedded: that is a CorpusError (a ValueError) naming its id, raised before anything of its batch
+    is added.
     """
     batch_size = check_int(batch_size, "batch_size")
     copied = 0
@@ -120,8 +122,8 @@ def reembed(source: Any, target: Any, *, batch_size: int = 500) -> int:
             return copied
         for id_, doc in zip(page["ids"], page["documents"]):
             if doc is None:
-                raise ValueError(f"record {id_!r} has no document, only a vector: it cannot be re-embedded; add "
-                                 "its text to the source collection, or delete the record, and copy again")
+                raise CorpusError(f"record {id_!r} has no document, only a vector: it cannot be re-embedded; add "
+                                  "its text to the source collection, or delete the record, and copy again")
         metadatas = page["metadatas"]
         target.add(ids=page["ids"], documents=page["documents"],
                    metadatas=None if all(m is None for m in metadatas) else metadatas)

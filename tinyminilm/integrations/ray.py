@@ -9,7 +9,7 @@
 
 or, as one step of a pipeline of your own (recipes in docs/ray.md):
 
-    folder = str(tinyminilm.hub.ensure_model())  # resolved once, on the driver
+    folder = str(tinyminilm.hub.resolve("all-MiniLM-L6-v2").folder)  # resolved once, on the driver
     ds = ds.map_batches(TinyMiniLMEmbedder, fn_constructor_kwargs={"model": folder, "blas_threads": 1},
                         batch_size=256, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=2), num_cpus=1)
 
@@ -21,8 +21,9 @@ C / N threads per actor (and reserve as many CPUs for it, `num_cpus`, so Ray pla
 has cores): more would make the actors' threads fight over the cores. Ray already sets OMP_NUM_THREADS to an
 actor's `num_cpus` when that variable is unset, but an OPENBLAS_NUM_THREADS or MKL_NUM_THREADS inherited from the
 environment wins over it, and environment variables only count if set before the BLAS library is loaded. So
-`blas_threads` sets the limit inside the running actor with threadpoolctl, which resizes the pool NumPy's BLAS
-already has (whichever BLAS it is) — it works in any pipeline, with no runtime_env and no extra worker processes.
+`blas_threads` sets the limit inside the running actor (`tinyminilm.blas.limit`), which resizes the pool NumPy's
+BLAS already has (and any other BLAS library's) — it works in any pipeline, with no runtime_env and no extra
+worker processes.
 The same number caps the batches `encode` runs at once on threads of its own (`model.threads`, which otherwise
 defaults to every core of the node).
 """
@@ -36,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArgumentError, ConfigError, CorpusError, check_int
-from ._common import model_folder, require
+from .. import blas, hub
+from ..errors import ArgumentError, ConfigError, CorpusError, check_int, first_bad_text
+from ._common import require
 
 _JSON_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -48,17 +50,6 @@ def _import_ray():
     import ray
 
     return ray
-
-
-def limit_blas_threads(n: int) -> None:
-    """Cap the BLAS thread pool of this process (NumPy's OpenBLAS, MKL or BLIS) at `n` threads, with threadpoolctl."""
-    n = check_int(n, "blas_threads")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise ImportError("blas_threads needs threadpoolctl: pip install 'tinyminilm[ray]' (or pip install "
-                          "threadpoolctl), or leave blas_threads=None and let Ray's OMP_NUM_THREADS apply") from None
-    threadpool_limits(limits=n, user_api="blas")  # a plain call (not `with`): the limit stays for the process
 
 
 def _actor_cpus() -> int | None:
@@ -80,8 +71,9 @@ class TinyMiniLMEmbedder:
     batch the actor is given. Batches are NumPy batches (`batch_format="numpy"`): dict of column name -> array.
 
     model: the path of a model folder that exists on every node (resolve it on the driver with
-    `tinyminilm.hub.ensure_model()`, so workers never download), or None for the default model's files already on
-    this node (found as `tinyminilm.hub.ensure_model(download=False)` finds them; nothing is downloaded here).
+    `tinyminilm.hub.resolve(...).folder`, so workers never download), or a name `tinyminilm.load` takes — None or
+    "all-MiniLM-L6-v2" for the default model — whose files are already on this node (resolved with
+    local_files_only=True: nothing is downloaded here).
     text_column: the input column of str; embedding_column: the output column, float32 [B, dim].
     keep_columns: the input columns copied to the output (e.g. ["id"]); None keeps them all.
     encode_batch_size: texts per forward pass inside one Ray batch (the `batch_size` of `encode`); the texts of a
@@ -95,24 +87,20 @@ class TinyMiniLMEmbedder:
                  embedding_column: str = "embedding", keep_columns: Sequence[str] | None = None,
                  encode_batch_size: int = 32, blas_threads: int | None = None) -> None:
         import tinyminilm
-        from tinyminilm import hub
 
         if blas_threads is not None:
-            limit_blas_threads(blas_threads)
+            blas.limit(check_int(blas_threads, "blas_threads"))
         self.encode_batch_size = check_int(encode_batch_size, "encode_batch_size")
         self.text_column = text_column
         self.embedding_column = embedding_column
         self.keep_columns = None if keep_columns is None else list(keep_columns)
-        if model is None or str(model) == tinyminilm.MODEL_ID:
-            folder = hub.ensure_model(download=False)
-        else:
-            folder = Path(model).expanduser()
-            if not folder.is_dir():
-                raise ConfigError(
-                    f"model folder {str(model)!r} does not exist on this node ({socket.gethostname()}); every Ray "
-                    "node must see the model at the same path: use a shared filesystem, or run `tinyminilm download "
-                    "--dir PATH` on each node and pass that PATH (see docs/ray.md)")
-        self.model = tinyminilm.load(folder)
+        hub.check_model(model)
+        if model is not None and hub.hub_id(model) is None and not Path(model).expanduser().is_dir():
+            raise ConfigError(
+                f"model folder {str(model)!r} does not exist on this node ({socket.gethostname()}); every Ray "
+                "node must see the model at the same path: use a shared filesystem, or run `tinyminilm download "
+                "--dir PATH` on each node and pass that PATH (see docs/ray.md)")
+        self.model = tinyminilm.load(model, local_files_only=True)
         threads = blas_threads if blas_threads is not None else _actor_cpus()
         if threads is not None and hasattr(self.model, "threads"):
             # An encoder that runs several batches at once (model.threads, default all cores) must stay within this
@@ -130,14 +118,15 @@ class TinyMiniLMEmbedder:
                 raise CorpusError(f"the batch has no column {name!r} (its columns: {', '.join(map(repr, columns))}); "
                                   "pass the name of the column that holds it (text_column= / id_column=)")
         texts = batch[self.text_column].tolist()
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                where = ""
-                if self.keep_columns:
-                    key = batch[self.keep_columns[0]][i]
-                    where = f", {self.keep_columns[0]}={key.item() if isinstance(key, np.generic) else key!r}"
-                raise CorpusError(f"column {self.text_column!r} holds {t!r} ({type(t).__name__}) in row {i} of a "
-                                  f"batch{where}; every text must be a str: fill or drop the missing ones first")
+        found = first_bad_text(texts)  # (row, None) for a value that is not a str
+        if found is not None and found[1] is None:
+            i, t = found[0], texts[found[0]]
+            where = ""
+            if self.keep_columns:
+                key = batch[self.keep_columns[0]][i]
+                where = f", {self.keep_columns[0]}={key.item() if isinstance(key, np.generic) else key!r}"
+            raise CorpusError(f"column {self.text_column!r} holds {t!r} ({type(t).__name__}) in row {i} of a "
+                              f"batch{where}; every text must be a str: fill or drop the missing ones first")
         vectors = self.model.encode(texts, batch_size=self.encode_batch_size)  # float32 [B, dim]
         keep = columns if self.keep_columns is None else self.keep_columns
         out = {name: batch[name] for name in keep if name != self.embedding_column}
@@ -238,8 +227,8 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     order: match them by id. `read_embeddings` reads them back as arrays.
     num_actors: actors, each holding one copy of the model (~90 MB); batch_size: rows handed to an actor per call.
     blas_threads: BLAS threads per actor, also the CPUs Ray reserves for it; default cores / actors
-    (`default_blas_threads`). model: a local model folder, or None for the default model, fetched once here on
-    the driver — workers only read the folder, which must exist at the same path on every node.
+    (`default_blas_threads`). model: a local model folder, or None / "all-MiniLM-L6-v2" for the default model,
+    fetched once here on the driver — workers only read the folder, which must exist at the same path on every node.
 
     Uses the connected Ray instance, or starts a local one. Reads and writes reserve no CPU: they are light next
     to the model, and a task waiting for a CPU that the actors hold would wait forever. When the actors take every
@@ -254,7 +243,7 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     fmt = _input_format(src, input_format)
     _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
     _check_output(dest)
-    folder = Path(model_folder(model))  # resolved on the driver: the default model is fetched here, once
+    folder = hub.resolve(model).folder  # resolved on the driver: the default model is fetched here, once
     if not ray.is_initialized():
         ray.init()
     threads = default_blas_threads(num_actors) if blas_threads is None else check_int(blas_threads, "blas_threads")
@@ -298,5 +287,4 @@ def read_embeddings(path: str | Path, *, id_column: str = "id",
     return table.column(id_column).to_numpy(), flat.reshape(len(vectors), dim)
 
 
-__all__ = ["TinyMiniLMEmbedder", "embed_corpus", "read_embeddings", "default_blas_threads", "limit_blas_threads",
-           "CorpusError"]
+__all__ = ["TinyMiniLMEmbedder", "embed_corpus", "read_embeddings", "default_blas_threads", "CorpusError"]

@@ -6,13 +6,11 @@ Every refusal is an ApiError naming the field and, for a list, the index: `input
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from ..errors import ArgumentError, check_int, first_bad_text
 from .errors import ApiError
-
-_SURROGATE = re.compile("[\ud800-\udfff]")  # what json.loads makes of an unpaired "\ud800" escape
 
 
 async def read_body(stream: AsyncIterator[bytes], content_length: str | None, limit: int) -> bytes:
@@ -70,20 +68,19 @@ def check_texts(value: Any, field: str, max_inputs: int) -> list[str]:
         raise ApiError(413, f"`{field}` has {len(texts)} items, more than the server's limit of {max_inputs} per "
                             "request (--max-client-batch-size); split it into several requests", param=field,
                        code="too_many_inputs")
-    for i, t in enumerate(texts):
-        name = field if texts is not value else f"{field}[{i}]"
-        if isinstance(t, str):
-            bad = _SURROGATE.search(t)
-            if bad is not None:
-                raise ApiError(400, f"`{name}` is not valid Unicode: a lone surrogate \\u{ord(bad.group()):04x} at "
-                                    f"character {bad.start()}; send well-formed UTF-8 text", param=name)
-            continue
-        if isinstance(t, int) and not isinstance(t, bool) or (
-                isinstance(t, list) and t and all(isinstance(x, int) and not isinstance(x, bool) for x in t)):
-            raise ApiError(400, f"`{name}` is token ids; this server accepts text only (ids made by another "
-                                "tokenizer would embed something else): send the strings", param=name)
-        raise ApiError(400, f"`{name}` is {_json_type(t)}; send a string", param=name)
-    return texts
+    found = first_bad_text(texts)  # the library's rule of what is text, worded here as a 400 naming the field
+    if found is None:
+        return texts
+    i, surrogate_at = found
+    t, name = texts[i], field if texts is not value else f"{field}[{i}]"
+    if surrogate_at is not None:  # what json.loads makes of an unpaired "\ud800" escape
+        raise ApiError(400, f"`{name}` is not valid Unicode: a lone surrogate \\u{ord(t[surrogate_at]):04x} at "
+                            f"character {surrogate_at}; send well-formed UTF-8 text", param=name)
+    if isinstance(t, int) and not isinstance(t, bool) or (
+            isinstance(t, list) and t and all(isinstance(x, int) and not isinstance(x, bool) for x in t)):
+        raise ApiError(400, f"`{name}` is token ids; this server accepts text only (ids made by another "
+                            "tokenizer would embed something else): send the strings", param=name)
+    raise ApiError(400, f"`{name}` is {_json_type(t)}; send a string", param=name)
 
 
 def _optional_bool(body: dict, field: str, default: bool) -> bool:
@@ -99,10 +96,11 @@ def _optional_dimensions(body: dict, dim: int) -> int | None:
     value = body.get("dimensions")
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= dim:
+    try:
+        return check_int(value, "dimensions", 1, dim)  # the library's integer rule, worded here as a 400
+    except ArgumentError:
         raise ApiError(400, f"`dimensions` is {json.dumps(value)}; send an integer from 1 to {dim}, "
-                            f"or leave it out for all {dim}", param="dimensions")
-    return value
+                            f"or leave it out for all {dim}", param="dimensions") from None
 
 
 @dataclass

@@ -13,16 +13,6 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 log = logging.getLogger(__name__)  # "tinyminilm.serve.server": start-up warnings, shown by `tinyminilm serve`
 
 
-def _model_names(model_arg: str | None, model: Any) -> tuple[str, tuple[str, ...]]:
-    """The name served (and the other names accepted) for `model`: the Hub id for the pinned model, else the
-    folder's name."""
-    from .. import MODEL_ID
-
-    if model_arg is None or str(model_arg) == MODEL_ID:
-        return MODEL_ID, (MODEL_ID.split("/")[-1],)
-    return model.folder.name, ()
-
-
 def run(args: Any) -> int:
     """Serve until SIGTERM or Ctrl-C, then finish the requests in flight and return 0.
 
@@ -33,18 +23,16 @@ def run(args: Any) -> int:
 
     import tinyminilm
 
-    from .. import REVISION, MODEL_ID
-
     api_key = args.api_key or os.environ.get("TINYMINILM_API_KEY") or None
     if args.host not in _LOOPBACK and not api_key:
         log.warning("listening on %s with no API key: anyone who can reach this address can use the server "
                     "(set --api-key or TINYMINILM_API_KEY)", args.host)
     model = tinyminilm.load(args.model)
-    name, aliases = _model_names(args.model, model)
+    source = model.source  # what hub.resolve found: the Hub id (else the folder's name) is served, and its commit
+    name, aliases = source.name, source.aliases
     if args.model_name:
         name, aliases = args.model_name, (name, *aliases)
-    pinned = args.model is None or str(args.model) == MODEL_ID
-    settings = Settings(model_name=name, aliases=aliases, model_sha=REVISION if pinned else None, api_key=api_key,
+    settings = Settings(model_name=name, aliases=aliases, model_sha=source.revision, api_key=api_key,
                         max_batch_tokens=args.max_batch_tokens, max_concurrent_requests=args.max_concurrent_requests,
                         max_client_batch_size=args.max_client_batch_size, max_body_bytes=args.max_body_bytes,
                         auto_truncate=args.auto_truncate, tokenization_workers=max(1, min(2, os.cpu_count() or 1)))
