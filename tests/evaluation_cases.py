@@ -129,10 +129,12 @@ FIXED_VECTORS = {
     "e0": [0, 0, 0, 0], "e14": [1, 2, 0, 2], "e15": [3, 0, 0, 0], "n1": [-1, 2, 0, -3], "n2": [1, -2, 0, 3],
 }
 FIXED_QUERIES = {q: q for q in ("fq1", "fq2", "fq3", "fq4", "fq5", "fq6")}  # the text is the vector's name
-FIXED_CORPUS = {d: d for d in ("e1", "e3", "e2", "e4", "e5", "e10", "e6", "e7", "e8", "e9", "x1", "X2", "e11",
-                               "e12", "e13", "e0", "e14", "e15")}
+# The first chunk of 4 holds four documents that tie for fq1 in an order other than their ids': its top 3 by id
+# (e1, e10, e15) is not its first 3 (e2, e15, e10), and e1 is relevant.
+FIXED_CORPUS = {d: d for d in ("e2", "e15", "e10", "e1", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "x1", "X2", "e11",
+                               "e12", "e13", "e0", "e14")}
 FIXED_RELEVANT = {
-    "fq1": ["e2", "e7", "e15"],        # e1, e10, e15, e2 tie on dot 3: by id e1 < e10 < e15 < e2
+    "fq1": ["e1", "e7", "e15"],        # e11 scores 4; e1, e10, e14, e15, e2, e3, e7 tie on 3, ranked in this id order
     "fq2": ["x1", "e9", "e5"],         # e4 and x1 tie (3); e5, X2, e9, e13 tie (2)
     "fq3": ["e13", "e5", "e3", "e99"],  # e99 is not in the corpus
     "fq4": ["e6", "e12", "e11", "e0"],  # e0 is the zero vector
