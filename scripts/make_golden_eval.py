@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import evaluation_cases as C  # noqa: E402  (tests/evaluation_cases.py)
+import evaluation_cases as C  # tests/evaluation_cases.py
 
 NEAR = 1e-5  # the closest two different scores may be
 
@@ -170,6 +170,7 @@ def ir_cases(st) -> tuple[dict, dict]:
     out, ties = {}, {}
     fixed = FixedModel()
     cases = [(c, st, C.TEXT_QUERIES, C.TEXT_CORPUS, C.TEXT_RELEVANT) for c in C.TEXT_CASES]
+    cases += [(c, st, C.TEXT_QUERIES, C.TEXT_CORPUS, C.beir_relevant()) for c in C.BEIR_CASES]
     cases += [(c, fixed, C.FIXED_QUERIES, C.FIXED_CORPUS, C.FIXED_RELEVANT) for c in C.FIXED_CASES]
     for case, model, queries, corpus, relevant in cases:
         rec = Recorder()

@@ -20,5 +20,5 @@ from .evaluator import Evaluator
 from .information_retrieval import InformationRetrievalEvaluator
 from .reranking import CrossEncoderRerankingEvaluator
 
-__all__ = ["InformationRetrievalEvaluator", "EmbeddingSimilarityEvaluator", "CrossEncoderRerankingEvaluator",
-           "Evaluator", "load_beir"]
+__all__ = ["CrossEncoderRerankingEvaluator", "EmbeddingSimilarityEvaluator", "Evaluator",
+           "InformationRetrievalEvaluator", "load_beir"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,9 +46,10 @@ class InformationRetrievalEvaluator(Evaluator):
     """
 
     def __init__(self, queries: Mapping[Any, str], corpus: Mapping[Any, str], relevant_docs: Mapping[Any, Any],
-                 corpus_chunk_size: int = 50000, mrr_at_k: list[int] = [10], ndcg_at_k: list[int] = [10],
-                 accuracy_at_k: list[int] = [1, 3, 5, 10], precision_recall_at_k: list[int] = [1, 3, 5, 10],
-                 map_at_k: list[int] = [100], show_progress_bar: bool = False, batch_size: int = 32, name: str = "",
+                 corpus_chunk_size: int = 50000, mrr_at_k: Sequence[int] = (10,), ndcg_at_k: Sequence[int] = (10,),
+                 accuracy_at_k: Sequence[int] = (1, 3, 5, 10), precision_recall_at_k: Sequence[int] = (1, 3, 5, 10),
+                 map_at_k: Sequence[int] = (100,), show_progress_bar: bool = False, batch_size: int = 32,
+                 name: str = "",
                  write_csv: bool = True, truncate_dim: int | None = None,
                  score_functions: Mapping[str, Callable[[Any, Any], Any]] | None = None,
                  main_score_function: Any = None, query_prompt: str | None = None,
