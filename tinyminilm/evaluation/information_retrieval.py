@@ -49,25 +49,13 @@ class InformationRetrievalEvaluator(Evaluator):
                  corpus_chunk_size: int = 50000, mrr_at_k: Sequence[int] = (10,), ndcg_at_k: Sequence[int] = (10,),
                  accuracy_at_k: Sequence[int] = (1, 3, 5, 10), precision_recall_at_k: Sequence[int] = (1, 3, 5, 10),
                  map_at_k: Sequence[int] = (100,), show_progress_bar: bool = False, batch_size: int = 32,
-                 name: str = "",
-                 write_csv: bool = True, truncate_dim: int | None = None,
+                 name: str = "", write_csv: bool = True, truncate_dim: int | None = None,
                  score_functions: Mapping[str, Callable[[Any, Any], Any]] | None = None,
                  main_score_function: Any = None, query_prompt: str | None = None,
                  query_prompt_name: str | None = None, corpus_prompt: str | None = None,
                  corpus_prompt_name: str | None = None, write_predictions: bool = False) -> None:
         super().__init__()
-        for arg, value in (("queries", queries), ("corpus", corpus), ("relevant_docs", relevant_docs)):
-            if not isinstance(value, Mapping):
-                raise ArgumentTypeError(f"{arg} must be a dict of id -> {'text' if arg != 'relevant_docs' else 'ids'}"
-                                        f", got {type(value).__name__}")
-        for qid, docs in relevant_docs.items():
-            if isinstance(docs, (str, bytes)) or not hasattr(docs, "__contains__") or not hasattr(docs, "__len__"):
-                raise ArgumentTypeError(f"relevant_docs[{qid!r}] must be a set of corpus ids, got "
-                                        f"{type(docs).__name__}")
-        for arg, texts in (("queries", queries), ("corpus", corpus)):
-            for key, text in texts.items():
-                if not isinstance(text, str):
-                    raise ArgumentTypeError(f"{arg}[{key!r}] is {type(text).__name__}, expected str")
+        _check_data(queries, corpus, relevant_docs)
         self.queries_ids = [qid for qid in queries if qid in relevant_docs and len(relevant_docs[qid]) > 0]
         if not self.queries_ids:
             raise ArgumentError("no query of `queries` has a relevant document in relevant_docs, so there is "
@@ -230,21 +218,23 @@ class InformationRetrievalEvaluator(Evaluator):
                 else:
                     chunk = corpus_embeddings[start:end]
                 # semantic_search ranks equal scores by lower index first: handing it the chunk in id order makes
-                # that the (-score, corpus id) order
+                # that the (-score, corpus id) order (its corpus_id is then a row of chunk[by_id])
                 by_id = np.argsort(self._id_rank[start:end])  # [c]
                 for fn, score_function in functions.items():
                     found = semantic_search(queries, chunk[by_id], top_k=self.max_k, corpus_chunk_size=len(by_id),
                                             score_function=score_function)
-                    vals = np.array([[h["score"] for h in hits] for hits in found], dtype=np.float32)  # [q, k']
-                    rows = np.array([[h["corpus_id"] for h in hits] for hits in found], dtype=np.int64)
-                    best[fn] = _merge(best[fn], vals, self._id_rank[start + by_id[rows]], self.max_k)
+                    scores = np.array([[h["score"] for h in hits] for hits in found], dtype=np.float32)  # [q, k']
+                    rows = np.array([[h["corpus_id"] for h in hits] for hits in found], dtype=np.int64)  # [q, k']
+                    best[fn] = _merge(best[fn], scores, self._id_rank[start + by_id[rows]], self.max_k)
                 if progress is not None:
                     progress.update(1)
         finally:
             if progress is not None:
                 progress.close()
-        return {fn: [[{"corpus_id": self.corpus_ids[self._by_rank[r]], "score": s} for s, r in zip(v, rk)]
-                     for v, rk in zip(vals.tolist(), ranks.tolist())] for fn, (vals, ranks) in best.items()}
+        return {fn: [[{"corpus_id": self.corpus_ids[self._by_rank[rank]], "score": score}
+                      for score, rank in zip(row_scores, row_ranks)]
+                     for row_scores, row_ranks in zip(scores.tolist(), ranks.tolist())]
+                for fn, (scores, ranks) in best.items()}
 
     def _functions(self, model: Any) -> dict[str, Callable[[Any, Any], Any]]:
         """The score functions given, else the model's own similarity under its similarity_fn_name."""
@@ -282,6 +272,21 @@ class InformationRetrievalEvaluator(Evaluator):
             "mrr@k": {k: mean(m.mrr_at_k(hits, k)) for k in self.mrr_at_k},
             "map@k": {k: mean(m.map_at_k(hits, n_relevant, k)) for k in self.map_at_k},
         }
+
+
+def _check_data(queries: Any, corpus: Any, relevant_docs: Any) -> None:
+    """Refuse, by name and key, what is not {id: text} (queries, corpus) or {id: set of ids} (relevant_docs)."""
+    for arg, value in (("queries", queries), ("corpus", corpus), ("relevant_docs", relevant_docs)):
+        if not isinstance(value, Mapping):
+            raise ArgumentTypeError(f"{arg} must be a dict of id -> {'text' if arg != 'relevant_docs' else 'ids'}, "
+                                    f"got {type(value).__name__}")
+    for qid, docs in relevant_docs.items():
+        if isinstance(docs, (str, bytes)) or not hasattr(docs, "__contains__") or not hasattr(docs, "__len__"):
+            raise ArgumentTypeError(f"relevant_docs[{qid!r}] must be a set of corpus ids, got {type(docs).__name__}")
+    for arg, texts in (("queries", queries), ("corpus", corpus)):
+        for key, text in texts.items():
+            if not isinstance(text, str):
+                raise ArgumentTypeError(f"{arg}[{key!r}] is {type(text).__name__}, expected str")
 
 
 def _merge(best: tuple[np.ndarray, np.ndarray] | None, vals: np.ndarray, ranks: np.ndarray,

@@ -96,9 +96,10 @@ class CrossEncoderRerankingEvaluator(Evaluator):
             relevant = [int(doc in positive) for doc in docs]
         else:
             docs, relevant, base = positive + list(other), [1] * len(positive) + [0] * len(other), None
-        for ranking, what in ((relevant, "candidates"), (base, "first-stage documents")):
-            if ranking is not None and sum(ranking) and len(ranking) < 2:  # scikit-learn refuses nDCG of 1 document
-                raise ArgumentError(f"{where} has only 1 {what[:-1]}; nDCG needs at least 2 {what} to rank")
+        for ranking, what in ((relevant, "candidate"), (base, "first-stage document")):
+            if ranking is not None and sum(ranking) and len(ranking) < 2:
+                raise ArgumentError(f"{where} has only 1 {what}; nDCG needs at least 2 to rank (scikit-learn's "
+                                    "ndcg_score, which sentence-transformers calls, refuses 1)")
         return query, docs, relevant, base
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1,
@@ -110,9 +111,8 @@ class CrossEncoderRerankingEvaluator(Evaluator):
         for _, _, _, base in self._checked:
             if base is not None:  # the first stage's order as descending scores n, n-1, ..., 1
                 base_scores.append(self.compute_metrics(base, np.arange(len(base), 0, -1)) if sum(base) else (0, 0, 0))
-        reranked = [(query, docs, relevant) for query, docs, relevant, _ in self._checked if sum(relevant)]
-        pairs = [[query, doc] for query, docs, _ in reranked for doc in docs]
-        predicted = self._predict(model, pairs)
+        pairs = [[query, doc] for query, docs, relevant, _ in self._checked if sum(relevant) for doc in docs]
+        predicted = self._predict(model, pairs)  # one call for every sample, as sentence-transformers
         scores, offset = [], 0
         for _, docs, relevant, _ in self._checked:
             if not sum(relevant):
