@@ -24,7 +24,6 @@ records what it found under "near_ties". For the reranker's MRR, which sentence-
 from __future__ import annotations
 
 import json
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -271,15 +270,12 @@ def rerank_cases(st) -> tuple[dict, dict]:
 
 
 def versions() -> dict[str, str]:
+    """make_golden.py's record of the libraries and the model, with the two the evaluators also call."""
     import scipy
-    import sentence_transformers
     import sklearn
-    import torch
+    from make_golden import versions as model_versions  # scripts/make_golden.py
 
-    return {"sentence_transformers": sentence_transformers.__version__, "torch": torch.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "model": "sentence-transformers/all-MiniLM-L6-v2@c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+    return {**model_versions(), "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
             "made_by": "scripts/make_golden_eval.py"}
 
 
