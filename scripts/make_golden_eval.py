@@ -110,6 +110,10 @@ def check_row(scores: np.ndarray, labels: list[str], texts: list[str], where: st
     gaps = -np.diff(s)
     found = {"exact_ties": 0, "harmless_near_ties": 0,
              "min_gap": float(gaps[gaps > 0].min()) if (gaps > 0).any() else None}
+    if relevant is not None:  # the closest scores of a relevant and an irrelevant entry (neighbours in the order)
+        rel = np.asarray(relevant, dtype=bool)[order]
+        across = gaps[(rel[1:] != rel[:-1]) & (gaps > 0)]
+        found["min_gap_relevant_vs_not"] = float(across.min()) if len(across) else None
     for i in np.nonzero(gaps < NEAR)[0]:
         a, b = order[i], order[i + 1]
         if relevant is not None and relevant[a] == relevant[b]:
@@ -126,9 +130,13 @@ def check_row(scores: np.ndarray, labels: list[str], texts: list[str], where: st
 
 
 def merge_found(items: list[dict]) -> dict:
-    gaps = [f["min_gap"] for f in items if f["min_gap"] is not None]
+    def smallest(key: str) -> float | None:
+        values = [f[key] for f in items if f.get(key) is not None]
+        return min(values) if values else None
+
     return {"exact_ties": sum(f["exact_ties"] for f in items),
-            "harmless_near_ties": sum(f["harmless_near_ties"] for f in items), "min_gap": min(gaps) if gaps else None}
+            "harmless_near_ties": sum(f["harmless_near_ties"] for f in items), "min_gap": smallest("min_gap"),
+            "min_gap_relevant_vs_not": smallest("min_gap_relevant_vs_not")}
 
 
 class Recorder:
