@@ -337,6 +337,8 @@ def make_shape(shape: str, st, texts: list[str], tmp: Path) -> tuple[dict[str, n
         shutil.rmtree(folder)
     # and what it computed before the save, from the modules themselves
     assert np.array_equal(st.encode(texts, batch_size=8, convert_to_numpy=True), gold["encode"]), shape
+    gold["weights_sha256"] = np.array(model_fixtures.weights_digest(
+        make_weights(model_fixtures.SEEDS[shape], config=bert_config(shape))))
     return gold, left_out, diffs
 
 

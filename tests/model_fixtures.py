@@ -89,6 +89,16 @@ def build_model(shape: str, tmp_path: Path, fmt: str = "st6", model_dir: Path | 
     return folder
 
 
+def weights_digest(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes in name order: which weights a folder holds."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = np.ascontiguousarray(tensors[name])
+        h.update(f"{name} {t.dtype.str} {t.shape}\n".encode())
+        h.update(t.tobytes())
+    return h.hexdigest()
+
+
 def _blob_name(path: Path) -> str:
     """The name the Hugging Face cache gives a file's blob: its ETag, the SHA-256 of an LFS file's content or
     the git blob SHA-1 of any other file."""
@@ -144,7 +154,8 @@ def golden(shape: str) -> dict[str, np.ndarray]:
     """sentence-transformers 6.2's outputs for `shape` on golden_texts(shape), by name without the shape prefix:
     encode / encode_query / encode_document float32 [n_texts, 384]; ids_flat int32 + ids_offsets int64 (the ids of
     text i are ids_flat[ids_offsets[i]:ids_offsets[i + 1]]), likewise query_ids_* and document_ids_* with the
-    prompt prepended; max_seq_length int64 []. conftest.golden_ids(golden(shape), i) reads the plain ids."""
+    prompt prepended; max_seq_length int64 []; weights_sha256 str [], weights_digest of the weights they came
+    from. conftest.golden_ids(golden(shape), i) reads the plain ids."""
     with np.load(GOLDEN / "models.npz") as z:
         prefix = shape + "/"
         return {k[len(prefix):]: z[k] for k in z.files if k.startswith(prefix)}
