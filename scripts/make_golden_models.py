@@ -356,13 +356,10 @@ def versions(shapes: list[str]) -> dict:
 
 
 def main() -> None:
-    import torch
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train-tokenizer", action="store_true",
                     help="retrain the multilingual shape's Unigram tokenizer (changes its ids: not bit-reproducible)")
-    args = ap.parse_args()
-    torch.manual_seed(0)
+    args = ap.parse_args()  # nothing below draws random numbers from torch: the weights come from make_weights
     tok_path = model_fixtures.FIXTURES / "multilingual-minilm" / "tokenizer.json"
     if args.train_tokenizer or not tok_path.exists():
         train_unigram(tok_path)
