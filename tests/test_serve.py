@@ -401,14 +401,15 @@ def test_unnormalized_vectors_follow_the_models_pooling(tmp_path, flag):
     """TEI's normalize=false gives the pooled vector before the Normalize module, for every pooling mode."""
     import tiny_bert
     import tinyminilm
-    from tinyminilm.serve.batcher import Batcher
+    from tinyminilm.serve.batcher import Batcher, Encode
 
     model = tinyminilm.load(tiny_bert.make_folder(tmp_path / "m", flag, True))
     texts = ["the cat sat on the mat.", "hello world", "a quick brown fox jumps over the lazy dog!"]
-    batcher = Batcher(model, max_batch_tokens=1024, max_concurrent_requests=4)
+    batcher = Batcher(max_batch_tokens=1024, max_concurrent_requests=4)
     batcher.start()
     try:
-        raw = batcher.submit(texts, [len(x) for x in model.token_ids(texts)], raw=True).result(timeout=60)
+        tokens = [len(x) for x in model.token_ids(texts)]
+        raw = batcher.submit(Encode(model, raw=True), texts, tokens).result(timeout=60)
     finally:
         batcher.stop(timeout=60)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
