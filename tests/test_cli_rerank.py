@@ -139,7 +139,8 @@ def test_bad_arguments_are_one_line_errors(capsys, tmp_path, folder, model_dir):
         (["rerank", QUERY, "a", "--model", three], "rank needs a model with one label; this one has 3"),
         (["rerank", QUERY, "a", "--model", tmp_path / "nothing-here"], "nothing-here"),
         (["rerank", QUERY, "a", "--model", folder, "--top-k", "0"], "argument --top-k/-k: must be a positive integer"),
-        (["rerank", QUERY, "a", "--model", folder, "--activation", "softplus"], "argument --activation: invalid choice"),
+        (["rerank", QUERY, "a", "--model", folder, "--activation", "softplus"],
+         "argument --activation: invalid choice"),
     ]:
         code, out, err = run(capsys, *argv)
         assert code == 2 and out == "", (argv, out)
