@@ -251,16 +251,22 @@ BAD = [  # (route, body, status, text in the message, OpenAI param)
 ]
 
 
-@pytest.mark.parametrize("route, body, status, message, param", BAD)
-def test_bad_request(http, route, body, status, message, param):
-    r = http.post(route, content=body, headers={"Content-Type": "application/json"})
+def check_refusal(r: httpx.Response, route: str, status: int, message: str, param: str | None) -> None:
+    """`r` is a `status` in the route's API shape (OpenAI's under /v1/, TEI's elsewhere) whose message holds
+    `message`, naming `param` on OpenAI's routes."""
     assert r.status_code == status, r.text
     if route.startswith("/v1/"):
         err = r.json()["error"]
         assert set(err) == {"message", "type", "param", "code"}
-        assert message in err["message"] and err["param"] == param
+        assert message in err["message"] and err["param"] == param, err
     else:
-        assert message in r.json()["error"] and "error_type" in r.json()
+        assert message in r.json()["error"] and "error_type" in r.json(), r.json()
+
+
+@pytest.mark.parametrize("route, body, status, message, param", BAD)
+def test_bad_request(http, route, body, status, message, param):
+    check_refusal(http.post(route, content=body, headers={"Content-Type": "application/json"}), route, status,
+                  message, param)
 
 
 def test_wrong_method_and_health_after_bad_requests(http):
