@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import cross_models as cm
-from test_serve import AUTH, KEY, WORDS, Server, check_refusal
+from test_serve import AUTH, KEY, WORDS, Server, check_refusal, http  # noqa: F401 - http is a fixture
 from tinyminilm import MODEL_ID
 from tinyminilm.activations import sigmoid
 
@@ -33,16 +33,10 @@ def folder(reranker_folder):
 
 
 @pytest.fixture(scope="module")
-def server(folder):
+def server(folder):  # test_serve's `http` fixture, imported above, is a client of this server
     s = Server("--api-key", KEY, "--rerank-model", str(folder))
     yield s
     assert s.stop() == 0
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=120) as c:
-        yield c
 
 
 def _pairs(query: str, texts: list[str]) -> list[tuple[str, str]]:
