@@ -28,6 +28,22 @@ def model(model_dir):
 
 
 @pytest.fixture(scope="session")
+def reranker_folder(model_dir, tmp_path_factory) -> Path:
+    """A random cross-encoder of ms-marco-MiniLM-L6-v2's shape, its saved activation the identity as the real
+    model's (tests/cross_models.py, variant st4-config), for the rerank front ends."""
+    import cross_models
+
+    return cross_models.make_folder("st4-config", model_dir, tmp_path_factory.mktemp("reranker") / "ce-random")
+
+
+@pytest.fixture(scope="session")
+def reranker(reranker_folder):
+    import tinyminilm
+
+    return tinyminilm.CrossEncoder(reranker_folder)
+
+
+@pytest.fixture(scope="session")
 def golden() -> dict[str, np.ndarray]:
     with np.load(GOLDEN / "minilm.npz") as z:
         return dict(z)

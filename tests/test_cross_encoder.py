@@ -305,3 +305,25 @@ def test_config_sentence_transformers_json_counts_only_with_modules_json(folders
     (folder / "modules.json").unlink()  # a plain transformers folder: config.json's key, the default max_length
     model = CrossEncoder(folder)
     assert model.activation_fn is identity and model.max_length == 512
+
+
+def test_token_ids_and_untruncated_length_count_pairs_as_predict_sees_them(models):
+    """What the server counts (and refuses as too long) is what predict runs: the truncated pair, and the whole."""
+    model = models["no-key"]
+    short, long = ("hello world", "a b c"), (cm.LONG_Q, cm.LONG_D)
+    ids = model.token_ids([short, long])
+    assert [len(x) for x in ids] == model.tokenize([short, long])["attention_mask"].sum(axis=1).tolist()
+    assert len(ids[1]) == model.max_length
+    assert model.untruncated_length(short) == len(ids[0]) == 8  # [CLS] hello world [SEP] a b c [SEP]
+    whole = (model.untruncated_length((cm.LONG_Q, "")) - 1) + (model.untruncated_length(("", cm.LONG_D)) - 2)
+    assert model.untruncated_length(long) == whole > model.max_length  # the two texts' tokens and 3 special ones
+    with pytest.raises(ArgumentTypeError, match="pair must be one"):
+        model.untruncated_length([short, long])
+
+
+def test_rank_order_is_rank_s_order():
+    from tinyminilm.cross_encoder import rank_order
+
+    scores = np.array([0.5, 2.0, 0.5, -1.0, 2.0], dtype=np.float32)
+    assert rank_order(scores) == [1, 4, 0, 2, 3]  # ties keep index order
+    assert rank_order(scores, 2) == [1, 4] and rank_order(scores, 0) == [] and rank_order(scores, 9) == [1, 4, 0, 2, 3]

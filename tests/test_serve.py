@@ -251,16 +251,22 @@ BAD = [  # (route, body, status, text in the message, OpenAI param)
 ]
 
 
-@pytest.mark.parametrize("route, body, status, message, param", BAD)
-def test_bad_request(http, route, body, status, message, param):
-    r = http.post(route, content=body, headers={"Content-Type": "application/json"})
+def check_refusal(r: httpx.Response, route: str, status: int, message: str, param: str | None) -> None:
+    """`r` is a `status` in the route's API shape (OpenAI's under /v1/, TEI's elsewhere) whose message holds
+    `message`, naming `param` on OpenAI's routes."""
     assert r.status_code == status, r.text
     if route.startswith("/v1/"):
         err = r.json()["error"]
         assert set(err) == {"message", "type", "param", "code"}
-        assert message in err["message"] and err["param"] == param
+        assert message in err["message"] and err["param"] == param, err
     else:
-        assert message in r.json()["error"] and "error_type" in r.json()
+        assert message in r.json()["error"] and "error_type" in r.json(), r.json()
+
+
+@pytest.mark.parametrize("route, body, status, message, param", BAD)
+def test_bad_request(http, route, body, status, message, param):
+    check_refusal(http.post(route, content=body, headers={"Content-Type": "application/json"}), route, status,
+                  message, param)
 
 
 def test_wrong_method_and_health_after_bad_requests(http):
@@ -401,14 +407,15 @@ def test_unnormalized_vectors_follow_the_models_pooling(tmp_path, flag):
     """TEI's normalize=false gives the pooled vector before the Normalize module, for every pooling mode."""
     import tiny_bert
     import tinyminilm
-    from tinyminilm.serve.batcher import Batcher
+    from tinyminilm.serve.batcher import Batcher, Encode
 
     model = tinyminilm.load(tiny_bert.make_folder(tmp_path / "m", flag, True))
     texts = ["the cat sat on the mat.", "hello world", "a quick brown fox jumps over the lazy dog!"]
-    batcher = Batcher(model, max_batch_tokens=1024, max_concurrent_requests=4)
+    batcher = Batcher(max_batch_tokens=1024, max_concurrent_requests=4)
     batcher.start()
     try:
-        raw = batcher.submit(texts, [len(x) for x in model.token_ids(texts)], raw=True).result(timeout=60)
+        tokens = [len(x) for x in model.token_ids(texts)]
+        raw = batcher.submit(Encode(model, raw=True), texts, tokens).result(timeout=60)
     finally:
         batcher.stop(timeout=60)
     norms = np.linalg.norm(raw, axis=1, keepdims=True)

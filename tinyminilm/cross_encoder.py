@@ -171,6 +171,19 @@ class CrossEncoder:
         int64 [B, L] (L the longest pair)."""
         return self.tokenizer.pad_pairs(self.tokenizer.pair_ids(_as_pairs(pairs)[0]))
 
+    def token_ids(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """The token ids of each pair, `[CLS] a [SEP] b [SEP]`, truncated at max_length as predict sees them,
+        unpadded (the pair-shaped twin of SentenceEncoder.token_ids, e.g. to count tokens)."""
+        return [ids for ids, _ in self.tokenizer.pair_ids(_as_pairs(pairs)[0])]
+
+    def untruncated_length(self, pair: tuple[str, str]) -> int:
+        """Token count of the pair without truncation: more than max_length means predict cuts it."""
+        pairs, single = _as_pairs(pair, "pair")
+        if not single:
+            raise ArgumentTypeError("pair must be one (text, text) pair; for many, call it once per pair")
+        (a, b), = pairs
+        return self.tokenizer.untruncated_pair_length(a, b)
+
     def _logits(self, pairs: list[tuple[str, str]], batch_size: int, progress: Any) -> np.ndarray:
         """float32 [n, num_labels]: the head's outputs for every pair, in input order, each distinct pair once."""
         tokenizer = self.tokenizer
@@ -261,10 +274,8 @@ class CrossEncoder:
             check_int(top_k, "top_k", 0)
         scores = self.predict([(query, d) for d in documents], prompt_name, prompt, batch_size, show_progress_bar,
                               activation_fn, device=device, pool=pool, chunk_size=chunk_size)
-        results = [{"corpus_id": i, "score": float(s), **({"text": documents[i]} if return_documents else {})}
-                   for i, s in enumerate(scores)]
-        results.sort(key=lambda r: r["score"], reverse=True)  # stable: ties keep corpus order, as Python's sorted
-        return results[:top_k]
+        return [{"corpus_id": i, "score": float(scores[i]), **({"text": documents[i]} if return_documents else {})}
+                for i in rank_order(scores, top_k)]
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str:
         """The text put in front of each pair's first text, as sentence-transformers resolves it ("" for none)."""
@@ -280,6 +291,13 @@ class CrossEncoder:
         elif prompt is not None and prompt_name is not None:
             log.warning("predict got both prompt and prompt_name; using prompt, as sentence-transformers does")
         return prompt or ""
+
+
+def rank_order(scores: np.ndarray, top_k: int | None = None) -> list[int]:
+    """The indices of scores (float [n]) from the best score to the worst, the first top_k (all for None): the
+    order of CrossEncoder.rank, as sentence-transformers sorts (stable, so equal scores keep index order)."""
+    order = np.argsort(-np.asarray(scores), kind="stable")  # [n]; the same order as sorted(..., reverse=True)
+    return order[:top_k].tolist()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -70,6 +70,16 @@ class Tokenizer:
     def untruncated_length(self, text: str) -> int:
         """Token count of `text` with [CLS] and [SEP] but without truncation (to tell a reader what was cut, or to
         refuse a text that is too long)."""
+        text = text.lower() if self.lowercase else text
+        return len(self._untruncated_backend().encode(text, add_special_tokens=True).ids)
+
+    def untruncated_pair_length(self, a: str, b: str) -> int:
+        """Token count of the pair `[CLS] a [SEP] b [SEP]` without truncation (to refuse a pair that is too long)."""
+        if self.lowercase:
+            a, b = a.lower(), b.lower()
+        return len(self._untruncated_backend().encode(a, b, add_special_tokens=True).ids)
+
+    def _untruncated_backend(self):
         untruncated = self.__dict__.get("_untruncated")
         if untruncated is None:  # a private copy, made once: the shared one stays configured; a race makes two
             from tokenizers import Tokenizer as RustTokenizer
@@ -77,7 +87,7 @@ class Tokenizer:
             untruncated = RustTokenizer.from_str(self.backend.to_str())
             untruncated.no_truncation()
             self._untruncated = untruncated
-        return len(untruncated.encode(text.lower() if self.lowercase else text, add_special_tokens=True).ids)
+        return untruncated
 
     # Text pairs, as a cross-encoder reads them
 

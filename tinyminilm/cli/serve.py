@@ -13,14 +13,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `serve` on the subparsers of tinyminilm's command line."""
     v = sub.add_parser("serve", help="an HTTP embedding server (OpenAI and text-embeddings-inference APIs)",
                        description="Serve embeddings over HTTP: POST /v1/embeddings (OpenAI), POST /embed and "
-                                   "GET /info (text-embeddings-inference), GET /v1/models, /health, /metrics. "
-                                   "Needs the serve extra: pip install 'tinyminilm[serve]'.")
+                                   "GET /info (text-embeddings-inference), GET /v1/models, /health, /metrics; with "
+                                   "--rerank-model, also POST /rerank (text-embeddings-inference) and POST /v1/rerank "
+                                   "(Cohere / Jina). Needs the serve extra: pip install 'tinyminilm[serve]'.")
     v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     v.add_argument("--port", type=positive_int, default=8080, help="port (default 8080)")
     v.add_argument("--model", default=None, metavar="PATH",
                    help="a local sentence-transformers model folder (default: the pinned all-MiniLM-L6-v2)")
     v.add_argument("--model-name", default=None, metavar="NAME",
                    help="the model name clients send and see (default: the Hub id, or the folder's name)")
+    v.add_argument("--rerank-model", default=None, metavar="ID_OR_FOLDER",
+                   help="also serve this one-label cross-encoder (a folder, or a Hub id such as "
+                        "cross-encoder/ms-marco-MiniLM-L6-v2) on POST /rerank and /v1/rerank (default: none)")
     v.add_argument("--api-key", default=None, metavar="KEY",
                    help="require `Authorization: Bearer KEY` on every route but /health (default: "
                         "$TINYMINILM_API_KEY; none)")
@@ -33,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--max-body-bytes", type=positive_int, default=2_000_000, metavar="N",
                    help="request body size; larger get 413 (default 2000000)")
     v.add_argument("--auto-truncate", action="store_true",
-                   help="truncate inputs longer than the model's limit instead of answering 413 (OpenAI route, "
-                        "and /embed when the request does not say)")
+                   help="truncate inputs longer than the model's limit instead of answering 413 (OpenAI routes, "
+                        "and /embed and /rerank when the request does not say)")
     v.add_argument("--graceful-timeout", type=positive_int, default=None, metavar="S",
                    help="on SIGTERM, wait at most S seconds for requests in flight (default: until they finish)")
     v.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))

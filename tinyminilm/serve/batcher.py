@@ -1,11 +1,15 @@
-"""Dynamic batching: texts of concurrent requests merged into one `encode` call, under a token budget.
+"""Dynamic batching: the inputs of concurrent requests merged into one model call, under a token budget.
 
-The event loop only enqueues a job (its texts, their token counts, a future) and awaits the future; one worker
-thread owns the model. Each turn it takes texts from the head of the queue, in arrival order, while the batch's
-padded size (texts × longest) stays within `max_batch_tokens` — so 32 clients sending one query each share one
-forward pass, and a request larger than a batch is split across consecutive batches. It then calls
-`model.encode` once on the merged texts (which sorts them by length and runs its own sub-batches on every core)
-and copies each row back to the job it came from, in that job's order.
+The event loop only enqueues a job (what to run, its items — texts, or (query, text) pairs — their token counts, and
+a future) and awaits the future; one worker thread owns the models. Each turn it takes items from the head of the
+queue, in arrival order, while they are to be run the same way and the batch's padded size (items × longest) stays
+within `max_batch_tokens` — so 32 clients sending one query each share one forward pass, and a request larger than
+a batch is split across consecutive batches. It then runs the model once on the merged items (`encode` and
+`predict` sort them by length and run their own sub-batches on every core) and copies each row back to the job it
+came from, in that job's order.
+
+What a job runs is a small callable of the model's public API: `Encode` (embeddings, normalized or pooled) or
+`Score` (a cross-encoder's logits). Jobs whose runs are equal share a batch; the rule above is the same for all.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,35 +27,59 @@ import numpy as np
 from .errors import overloaded
 
 
+@dataclass(frozen=True)
+class Encode:
+    """Embedding jobs: `model.encode` of the texts, float32 [n, dim]; raw=True gives the pooled vectors before the
+    model's Normalize module (TEI's normalize=false)."""
+
+    model: Any
+    raw: bool = False
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        output = "pooled" if self.raw else "sentence_embedding"
+        return self.model.encode(texts, batch_size=len(texts), output_value=output)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Reranking jobs: a one-label cross-encoder's logits of (query, text) pairs, float32 [n] (`predict` with the
+    identity activation; each route applies its own)."""
+
+    model: Any
+
+    def __call__(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return self.model.predict(pairs, batch_size=len(pairs), activation_fn="identity")
+
+
+Run = Callable[[list], np.ndarray]  # items -> one row per item, in their order
+
+
 @dataclass(eq=False)
 class _Job:
-    texts: list[str]
+    run: Run
+    items: Sequence[Any]
     tokens: list[int]
-    raw: bool  # True: the pooled vectors, before the model's Normalize module (TEI's normalize=false)
-    out: np.ndarray
+    out: np.ndarray | None = None  # made when the first rows come back (their shape and dtype are the run's)
     future: Future = field(default_factory=Future)
-    taken: int = 0  # texts already handed to a batch
-    done: int = 0  # texts whose vectors are in `out`
+    taken: int = 0  # items already handed to a batch
+    done: int = 0  # items whose rows are in `out`
     failed: bool = False
 
 
 class Batcher:
-    """A queue of embedding jobs and the one thread that runs the model on them.
+    """A queue of jobs and the one thread that runs the models on them.
 
-    model: a tinyminilm encoder (only its public `encode` and `get_embedding_dimension` are used).
-    max_batch_tokens: padded tokens per `encode` call (texts × longest text); a single text is never refused.
+    max_batch_tokens: padded tokens per model call (items × longest item); a single item is never refused.
     max_concurrent_requests: jobs queued or running at once; `submit` raises a 429 ApiError beyond it.
-    metrics: an object with `batch(texts, padded_tokens, seconds)` and `queue(texts, jobs)`, or None.
+    metrics: an object with `batch(items, padded_tokens, seconds)` and `queue(items, jobs)`, or None.
     """
 
-    def __init__(self, model: Any, max_batch_tokens: int, max_concurrent_requests: int, metrics: Any = None) -> None:
-        self.model = model
+    def __init__(self, max_batch_tokens: int, max_concurrent_requests: int, metrics: Any = None) -> None:
         self.max_batch_tokens = max_batch_tokens
         self.max_concurrent_requests = max_concurrent_requests
         self.metrics = metrics
-        self._dim = model.get_embedding_dimension()
-        self._pending: deque[_Job] = deque()  # jobs with texts not yet taken, oldest first
-        self._queued_texts = 0
+        self._pending: deque[_Job] = deque()  # jobs with items not yet taken, oldest first
+        self._queued_items = 0
         self._jobs = 0  # jobs submitted and not finished
         self._cond = threading.Condition()
         self._stopping = False
@@ -65,14 +94,13 @@ class Batcher:
         """True while the worker thread runs and accepts jobs."""
         return self._thread.is_alive() and not self._stopping
 
-    def submit(self, texts: list[str], tokens: list[int], raw: bool = False) -> Future:
-        """Queue texts (with their token counts); the future gets a float32 [len(texts), dim] array.
+    def submit(self, run: Run, items: Sequence[Any], tokens: list[int]) -> Future:
+        """Queue `run(items)` (with each item's token count); the future gets its rows, e.g. float32 [n, dim] for
+        `Encode` or [n] for `Score`, in the items' order.
 
-        raw=False gives `model.encode(texts)`; raw=True `model.encode(texts, output_value="pooled")`, the pooled
-        vectors before the model's Normalize module.
         Raises ApiError 429 when max_concurrent_requests jobs are already queued or running.
         """
-        job = _Job(texts, tokens, raw, np.empty((len(texts), self._dim), dtype=np.float32))
+        job = _Job(run, items, tokens)
         job.future.set_running_or_notify_cancel()  # a caller that goes away cannot cancel it under the worker
         with self._cond:
             if self._stopping:
@@ -81,7 +109,7 @@ class Batcher:
                 raise overloaded(self.max_concurrent_requests)
             self._jobs += 1
             self._pending.append(job)
-            self._queued_texts += len(texts)
+            self._queued_items += len(items)
             self._report_queue()
             self._cond.notify()
         return job.future
@@ -98,17 +126,17 @@ class Batcher:
 
     def _report_queue(self) -> None:
         if self.metrics is not None:
-            self.metrics.queue(self._queued_texts, self._jobs)
+            self.metrics.queue(self._queued_items, self._jobs)
 
     def _take(self) -> list[tuple[_Job, int, int]]:
         """(job, start, end) spans from the head of the queue, within the token budget; called under the lock."""
         spans: list[tuple[_Job, int, int]] = []
-        raw = self._pending[0].raw  # one kind of output per encode call
+        run = self._pending[0].run  # one kind of job per model call
         count = longest = 0
-        while self._pending and self._pending[0].raw == raw:
+        while self._pending and self._pending[0].run == run:
             job = self._pending[0]
             start = end = job.taken
-            while end < len(job.texts):
+            while end < len(job.items):
                 new_longest = max(longest, job.tokens[end])
                 if count and (count + 1) * new_longest > self.max_batch_tokens:
                     break
@@ -116,8 +144,8 @@ class Batcher:
             if end > start:
                 spans.append((job, start, end))
                 job.taken = end
-                self._queued_texts -= end - start
-            if end < len(job.texts):  # the budget is spent; the rest of this job goes in the next batch
+                self._queued_items -= end - start
+            if end < len(job.items):  # the budget is spent; the rest of this job goes in the next batch
                 break
             self._pending.popleft()
         return spans
@@ -131,15 +159,13 @@ class Batcher:
                     return
                 spans = self._take()
                 self._report_queue()
-            self._encode(spans)
+            self._run_batch(spans)
 
-    def _encode(self, spans: list[tuple[_Job, int, int]]) -> None:
-        texts = [t for job, start, end in spans for t in job.texts[start:end]]
-        raw = spans[0][0].raw
+    def _run_batch(self, spans: list[tuple[_Job, int, int]]) -> None:
+        items = [x for job, start, end in spans for x in job.items[start:end]]
         began = time.perf_counter()
         try:
-            vectors = self.model.encode(texts, batch_size=len(texts),
-                                        output_value="pooled" if raw else "sentence_embedding")
+            rows = spans[0][0].run(items)
         except Exception as e:  # noqa: BLE001 - a failure belongs to the jobs in this batch, not to the server
             finished = []
             for job, _, _ in spans:
@@ -151,13 +177,15 @@ class Batcher:
             return
         if self.metrics is not None:
             longest = max(t for job, start, end in spans for t in job.tokens[start:end])
-            self.metrics.batch(len(texts), len(texts) * longest, time.perf_counter() - began)
+            self.metrics.batch(len(items), len(items) * longest, time.perf_counter() - began)
         row, finished = 0, []
         for job, start, end in spans:
-            job.out[start:end] = vectors[row:row + end - start]
+            if job.out is None:
+                job.out = np.empty((len(job.items), *rows.shape[1:]), dtype=rows.dtype)
+            job.out[start:end] = rows[row:row + end - start]
             row += end - start
             job.done += end - start
-            if job.done == len(job.texts) and not job.failed:
+            if job.done == len(job.items) and not job.failed:
                 job.future.set_result(job.out)
                 finished.append(job)
         self._finish(finished)

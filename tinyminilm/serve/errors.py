@@ -12,9 +12,10 @@ from typing import Any
 from ..errors import ApiError  # defined with the package's other exceptions
 
 # TEI's error_type for each status (text-embeddings-inference router: Validation -> 413, Empty -> 400,
-# Tokenizer -> 422, Overloaded -> 429, Unhealthy -> 503); others get the closest.
+# Tokenizer -> 422, Overloaded -> 429, Unhealthy -> 503, Backend -> 424, e.g. /rerank without a reranker);
+# others get the closest.
 _TEI_TYPES = {400: "Validation", 401: "Unauthorized", 404: "NotFound", 413: "Validation", 422: "Tokenizer",
-              429: "Overloaded", 503: "Unhealthy", 500: "Backend"}
+              424: "Backend", 429: "Overloaded", 503: "Unhealthy", 500: "Backend"}
 # OpenAI's `type` for each status.
 _OPENAI_TYPES = {401: "invalid_request_error", 429: "requests", 500: "server_error", 503: "server_error"}
 

@@ -1,4 +1,5 @@
-"""Reading and validating request bodies: the size limit while reading, JSON, and each route's fields.
+"""Reading and validating request bodies: the size limit while reading, JSON, and each route's fields (the
+embedding routes', then the rerank routes').
 
 Every refusal is an ApiError naming the field and, for a list, the index: `input[3] is an integer ...`.
 """
@@ -139,13 +140,98 @@ class TEIRequest:
 def parse_tei(body: dict[str, Any], max_inputs: int, dim: int, auto_truncate: bool) -> TEIRequest:
     """Validate a TEI /embed request: inputs, normalize (default true), truncate (default --auto-truncate)."""
     texts = check_texts(body.get("inputs"), "inputs", max_inputs)
-    direction = body.get("truncation_direction")
-    if direction is not None and direction not in ("Right", "right"):
-        raise ApiError(400, f"`truncation_direction` is {json.dumps(direction)}; this server truncates on the right "
-                            "only (as sentence-transformers does): send \"Right\" or leave it out",
-                       param="truncation_direction")
+    _check_truncation_direction(body)
     for field in ("prompt_name", "prompt"):
         if body.get(field) is not None:
             raise ApiError(400, f"`{field}` is set, but this model has no prompts; leave it out", param=field)
     return TEIRequest(texts, _optional_bool(body, "normalize", True), _optional_bool(body, "truncate", auto_truncate),
                       _optional_dimensions(body, dim))
+
+
+def _check_truncation_direction(body: dict) -> None:
+    """TEI's truncation_direction: "Right" (or absent) only, as sentence-transformers cuts texts and pairs."""
+    direction = body.get("truncation_direction")
+    if direction is not None and direction not in ("Right", "right"):
+        raise ApiError(400, f"`truncation_direction` is {json.dumps(direction)}; this server truncates on the right "
+                            "only (as sentence-transformers does): send \"Right\" or leave it out",
+                       param="truncation_direction")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The rerank routes: a query and the texts to rank by their relevance to it
+# --------------------------------------------------------------------------------------------------------------
+
+def _check_query(body: dict) -> str:
+    query = body.get("query")
+    if query is None:
+        raise ApiError(400, "`query` is missing; send the query as a string", param="query")
+    if not isinstance(query, str):
+        raise ApiError(400, f"`query` is {_json_type(query)}; send the query as a string", param="query")
+    return check_texts(query, "query", 1)[0]  # a lone surrogate is refused here
+
+
+def _check_documents(value: Any, field: str, max_inputs: int) -> list[str]:
+    """A non-empty list of texts to rank (a {"text": ...} object stands for its text, as Cohere and Jina allow)."""
+    if value is None:
+        raise ApiError(400, f"`{field}` is missing; send a list of strings", param=field)
+    if not isinstance(value, list):
+        raise ApiError(400, f"`{field}` is {_json_type(value)}; send a list of strings", param=field)
+    texts = []
+    for i, item in enumerate(value):
+        if isinstance(item, dict):
+            if not isinstance(item.get("text"), str):
+                raise ApiError(400, f"`{field}[{i}]` is an object without a string `text`; send a string, or "
+                                    "{\"text\": \"...\"}", param=f"{field}[{i}]")
+            item = item["text"]
+        texts.append(item)
+    return check_texts(texts, field, max_inputs)
+
+
+@dataclass
+class TEIRerankRequest:
+    """A validated POST /rerank body."""
+
+    query: str
+    texts: list[str]
+    raw_scores: bool
+    return_text: bool
+    truncate: bool
+
+
+def parse_tei_rerank(body: dict[str, Any], max_inputs: int, auto_truncate: bool) -> TEIRerankRequest:
+    """Validate a TEI /rerank request: query, texts, raw_scores and return_text (default false), truncate (default
+    --auto-truncate), truncation_direction (right only)."""
+    query = _check_query(body)
+    texts = _check_documents(body.get("texts"), "texts", max_inputs)
+    _check_truncation_direction(body)
+    return TEIRerankRequest(query, texts, _optional_bool(body, "raw_scores", False),
+                            _optional_bool(body, "return_text", False), _optional_bool(body, "truncate", auto_truncate))
+
+
+@dataclass
+class CohereRerankRequest:
+    """A validated POST /v1/rerank body."""
+
+    query: str
+    documents: list[str]
+    model: str | None
+    top_n: int | None
+    return_documents: bool
+
+
+def parse_cohere_rerank(body: dict[str, Any], max_inputs: int) -> CohereRerankRequest:
+    """Validate a Cohere / Jina /v1/rerank request: query, documents, model, top_n (default all), return_documents
+    (default false)."""
+    query = _check_query(body)
+    documents = _check_documents(body.get("documents"), "documents", max_inputs)
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise ApiError(400, f"`model` is {_json_type(model)}; send the model's name as a string", param="model")
+    top_n = body.get("top_n")
+    if top_n is not None:
+        try:
+            top_n = check_int(top_n, "top_n")  # the library's integer rule, worded here as a 400
+        except ArgumentError:
+            raise ApiError(400, f"`top_n` is {json.dumps(top_n)}; send a positive integer, or leave it out for "
+                                "every document", param="top_n") from None
+    return CohereRerankRequest(query, documents, model, top_n, _optional_bool(body, "return_documents", False))

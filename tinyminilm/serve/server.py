@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)  # "tinyminilm.serve.server": start-up warning
 def run(args: Any) -> int:
     """Serve until SIGTERM or Ctrl-C, then finish the requests in flight and return 0.
 
-    args: the parsed `tinyminilm serve` options (host, port, model, model_name, api_key, max_batch_tokens,
-    max_concurrent_requests, max_client_batch_size, max_body_bytes, auto_truncate, log_level).
+    args: the parsed `tinyminilm serve` options (host, port, model, model_name, rerank_model, api_key,
+    max_batch_tokens, max_concurrent_requests, max_client_batch_size, max_body_bytes, auto_truncate, log_level).
     """
     import uvicorn
 
@@ -32,11 +32,18 @@ def run(args: Any) -> int:
     name, aliases = source.name, source.aliases
     if args.model_name:
         name, aliases = args.model_name, (name, *aliases)
+    reranker = None
+    if args.rerank_model:  # a cross-encoder beside the embedding model, on POST /rerank and /v1/rerank
+        from .rerank import load_reranker
+
+        reranker = load_reranker(args.rerank_model)
     settings = Settings(model_name=name, aliases=aliases, model_sha=source.revision, api_key=api_key,
                         max_batch_tokens=args.max_batch_tokens, max_concurrent_requests=args.max_concurrent_requests,
                         max_client_batch_size=args.max_client_batch_size, max_body_bytes=args.max_body_bytes,
-                        auto_truncate=args.auto_truncate, tokenization_workers=max(1, min(2, os.cpu_count() or 1)))
-    app = create_app(model, settings)
+                        auto_truncate=args.auto_truncate, tokenization_workers=max(1, min(2, os.cpu_count() or 1)),
+                        rerank_name=reranker.source.name if reranker else None,
+                        rerank_sha=reranker.source.revision if reranker else None)
+    app = create_app(model, settings, reranker)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                             timeout_graceful_shutdown=args.graceful_timeout, server_header=False)
     server = uvicorn.Server(config)
