@@ -82,24 +82,27 @@ def refuse_torch_only(device: Any, backend: Any, model_card_data: Any = None, **
         raise ArgumentError("model_card_data: tinyminilm does not write model cards; drop it")
 
 
-class LoggingHandler(logging.Handler):
+class LoggingHandler(logging.StreamHandler):
     """sentence-transformers' LoggingHandler: each record goes through `tqdm.write`, which prints it above any
-    progress bar being drawn instead of through it; without tqdm installed, straight to sys.stdout (where
-    tqdm.write prints too).
+    progress bar being drawn instead of through it; without tqdm installed, as a logging.StreamHandler on
+    sys.stdout (where tqdm.write prints too). A logging handler, not library code printing: it writes only what
+    the caller's logging configuration sends it.
 
         logging.basicConfig(format="%(asctime)s - %(message)s", level=logging.INFO, handlers=[LoggingHandler()])
     """
 
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(sys.stdout)
+        self.setLevel(level)
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = self.format(record)
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                sys.stdout.write(message + "\n")
-                sys.stdout.flush()
-            else:
-                tqdm.write(message)
+            from tqdm import tqdm
+        except ImportError:
+            super().emit(record)  # the stream handler's own write, flush and error handling
+            return
+        try:
+            tqdm.write(self.format(record))
         except RecursionError:  # as logging.StreamHandler: a handler that logs from inside logging must not loop
             raise
         except Exception:
