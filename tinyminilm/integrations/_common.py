@@ -21,7 +21,7 @@ import importlib
 import os
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -92,6 +92,7 @@ def shared_cross_encoder(model: str | os.PathLike | hub.ModelSource = DEFAULT_CR
     from ..cross_encoder import model_source
 
     source = model_source(model)  # ArgumentError for None, ConfigError naming a folder that is not there
+    source = replace(source, folder=source.folder.resolve())  # the shared model's folder means it from any cwd
     for name, value in (("max_length", max_length), ("threads", threads)):
         if value is not None:
             check_int(value, name)  # an int (part of the key); CrossEncoder checks max_length's bounds
@@ -102,7 +103,7 @@ def shared_cross_encoder(model: str | os.PathLike | hub.ModelSource = DEFAULT_CR
             cross_encoder.threads = threads
         return cross_encoder
 
-    return shared(("cross-encoder", str(source.folder.resolve()), max_length, bool(trust_remote_code), threads), load)
+    return shared(("cross-encoder", str(source.folder), max_length, bool(trust_remote_code), threads), load)
 
 
 @dataclass(frozen=True)

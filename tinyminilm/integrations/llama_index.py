@@ -143,7 +143,7 @@ class TinyMiniLMRerank(BaseNodePostprocessor):
         top_n, batch_size = check_int(top_n, "top_n"), check_int(batch_size, "batch_size")
         cross_encoder = shared_cross_encoder(model, max_length=max_length, trust_remote_code=trust_remote_code,
                                              threads=threads)  # loaded (or reused) now: a wrong folder fails here
-        super().__init__(top_n=top_n, model=cross_encoder.source.repo_id or str(cross_encoder.folder.resolve()),
+        super().__init__(top_n=top_n, model=cross_encoder.source.repo_id or str(cross_encoder.folder),
                          device="cpu", keep_retrieval_score=keep_retrieval_score, trust_remote_code=trust_remote_code,
                          max_length=max_length, batch_size=batch_size, threads=threads, **kwargs)
         self._model = cross_encoder
