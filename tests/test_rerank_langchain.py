@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import cross_models as cm
 import numpy as np
 import pytest
 from conftest import QUERIES
@@ -15,7 +16,6 @@ from langchain_core.cross_encoders import BaseCrossEncoder
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 
-import cross_models as cm
 from tinyminilm import ArgumentError, ArgumentTypeError, ConfigError, CrossEncoder, util
 from tinyminilm.activations import sigmoid
 from tinyminilm.integrations.langchain import TinyMiniLMCrossEncoder, TinyMiniLMEmbeddings
@@ -24,24 +24,15 @@ PAIRS = [(cm.BERLIN, cm.POPULATION), (cm.BERLIN, cm.MUSEUMS), ("", "an empty que
          ("Québec 東京 🎉", cm.LONG_D)]
 
 
-@pytest.fixture(scope="module")
-def folder(cross_folder):
-    return cross_folder("st4-config")  # one label, Identity saved: raw logits, as ms-marco-MiniLM-L6-v2 gives
-
-
-@pytest.fixture(scope="module")
-def reference(folder) -> CrossEncoder:
-    return CrossEncoder(folder)
-
-
-def test_score_is_predict_with_the_models_activation(cross_folder, folder, reference):
-    model = TinyMiniLMCrossEncoder(folder)
+def test_score_is_predict_with_the_models_activation(cross_folder, rerank_folder, rerank_reference):
+    model = TinyMiniLMCrossEncoder(rerank_folder)
     assert isinstance(model, BaseCrossEncoder)
     got = model.score(PAIRS)
     assert isinstance(got, list) and all(type(s) is float for s in got)
-    np.testing.assert_allclose(got, reference.predict(PAIRS), atol=1e-6, rtol=0)
-    np.testing.assert_allclose(got, reference.predict(PAIRS, activation_fn="identity"), atol=1e-6, rtol=0)  # logits
-    sigmoids = TinyMiniLMCrossEncoder(folder, activation_fn="torch.nn.Sigmoid").score(PAIRS)
+    np.testing.assert_allclose(got, rerank_reference.predict(PAIRS), atol=1e-6, rtol=0)
+    logits = rerank_reference.predict(PAIRS, activation_fn="identity")
+    np.testing.assert_allclose(got, logits, atol=1e-6, rtol=0)  # Identity saved: raw logits, as ms-marco's
+    sigmoids = TinyMiniLMCrossEncoder(rerank_folder, activation_fn="torch.nn.Sigmoid").score(PAIRS)
     np.testing.assert_allclose(sigmoids, sigmoid(np.array(got)), atol=1e-6, rtol=0)
     no_key = cross_folder("no-key")  # no activation saved: sigmoid, as sentence-transformers picks it
     np.testing.assert_allclose(TinyMiniLMCrossEncoder(no_key).score(PAIRS), CrossEncoder(no_key).predict(PAIRS),
@@ -55,10 +46,10 @@ def test_a_model_with_several_labels_scores_its_second_label_as_huggingface_cros
                                atol=1e-6, rtol=0)
 
 
-def test_cross_encoder_reranker_returns_ranks_order(folder, reference):
+def test_cross_encoder_reranker_returns_ranks_order(rerank_folder, rerank_reference):
     documents = [Document(page_content=text, id=str(i), metadata={"i": i}) for i, text in enumerate(cm.RANK_DOCS)]
-    model = TinyMiniLMCrossEncoder(folder)
-    ranked = reference.rank(cm.RANK_QUERY, cm.RANK_DOCS)  # the duplicates tie: the earlier one first
+    model = TinyMiniLMCrossEncoder(rerank_folder)
+    ranked = rerank_reference.rank(cm.RANK_QUERY, cm.RANK_DOCS)  # the duplicates tie: the earlier one first
     for top_n in (3, len(documents), 100):
         reranker = CrossEncoderReranker(model=model, top_n=top_n)
         got = reranker.compress_documents(documents, cm.RANK_QUERY)
@@ -73,23 +64,23 @@ def test_cross_encoder_reranker_returns_ranks_order(folder, reference):
         reranker.compress_documents(documents, cm.RANK_QUERY)
 
 
-def test_retrieve_then_rerank_pipeline(model_dir, model, docs, folder, reference):
+def test_retrieve_then_rerank_pipeline(model_dir, model, docs, rerank_folder, rerank_reference):
     corpus = docs[:200]
     store = InMemoryVectorStore(embedding=TinyMiniLMEmbeddings(model_dir))
     store.add_texts(corpus, ids=[str(i) for i in range(len(corpus))])
     retriever = ContextualCompressionRetriever(
-        base_compressor=CrossEncoderReranker(model=TinyMiniLMCrossEncoder(folder), top_n=3),
+        base_compressor=CrossEncoderReranker(model=TinyMiniLMCrossEncoder(rerank_folder), top_n=3),
         base_retriever=store.as_retriever(search_kwargs={"k": 10}))
     hits = util.semantic_search(model.encode(QUERIES[:4]), model.encode(corpus), top_k=10)
     for query, candidates in zip(QUERIES[:4], hits):  # the pipeline by hand: tinyminilm's search, then rank
         ids = [h["corpus_id"] for h in candidates]
-        expected = [ids[r["corpus_id"]] for r in reference.rank(query, [corpus[i] for i in ids], top_k=3)]
+        expected = [ids[r["corpus_id"]] for r in rerank_reference.rank(query, [corpus[i] for i in ids], top_k=3)]
         found = retriever.invoke(query)
         assert [d.id for d in found] == [str(i) for i in expected], query
         assert [d.page_content for d in found] == [corpus[i] for i in expected]
 
 
-def test_errors_name_the_argument(folder, tmp_path):
+def test_errors_name_the_argument(rerank_folder, tmp_path):
     with pytest.raises(ConfigError, match="no-such-folder"):
         TinyMiniLMCrossEncoder(str(tmp_path / "no-such-folder"))
     with pytest.raises(ConfigError, match="config.json"):
@@ -101,8 +92,8 @@ def test_errors_name_the_argument(folder, tmp_path):
                              (dict(max_length=2), "max_length must be an integer from 3 to 512"),
                              (dict(activation_fn="relu"), "relu")):
         with pytest.raises(ArgumentError, match=message):
-            TinyMiniLMCrossEncoder(folder, **options)
-    model = TinyMiniLMCrossEncoder(folder)
+            TinyMiniLMCrossEncoder(rerank_folder, **options)
+    model = TinyMiniLMCrossEncoder(rerank_folder)
     reranker = CrossEncoderReranker(model=model, top_n=2)
     with pytest.raises(ArgumentTypeError, match=r"^inputs\[0\]\[0\] is NoneType, expected str$"):
         reranker.compress_documents([Document(page_content="a"), Document(page_content="b")], None)  # no query
