@@ -44,7 +44,8 @@ T = TypeVar("T")
 _loaded: dict[tuple[Hashable, ...], Any] = {}
 _loaded_lock = threading.Lock()
 
-# The model an adapter uses unless told otherwise: the reranker the issue names beside all-MiniLM-L6-v2.
+# The rerankers' model unless told otherwise (SentenceTransformerRerank and HuggingFaceCrossEncoder have defaults
+# too): the usual second stage after all-MiniLM-L6-v2, the same 6-layer, 384-wide BERT with a one-label head.
 DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 
 
