@@ -90,6 +90,48 @@ def expected_hits(model, doc_vectors) -> list[list[dict]]:
     return util.semantic_search(model.encode(QUERIES), doc_vectors, top_k=5)
 
 
+@pytest.fixture(scope="session")
+def cross_folder(model_dir, tmp_path_factory):
+    """cross_folder(variant): the folder of a random ms-marco-MiniLM-L6-v2-shaped cross-encoder of
+    tests/cross_models.py's VARIANTS, built on first ask and then reused (for the framework rerankers' tests)."""
+    import cross_models
+
+    tmp, weights, built = tmp_path_factory.mktemp("cross"), {}, {}
+
+    def folder(variant: str) -> Path:
+        if variant not in built:
+            built[variant] = cross_models.make_folder(variant, model_dir, tmp / variant, weights)
+        return built[variant]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rerank_folder(cross_folder) -> Path:
+    """The cross-encoder the rerankers' tests use: one label and Identity saved, so its scores are raw logits, as
+    cross-encoder/ms-marco-MiniLM-L6-v2's are."""
+    return cross_folder("st4-config")
+
+
+@pytest.fixture(scope="session")
+def rerank_reference(rerank_folder):
+    """tinyminilm's own CrossEncoder of rerank_folder, whose predict and rank the framework rerankers must give."""
+    from tinyminilm import CrossEncoder
+
+    return CrossEncoder(rerank_folder)
+
+
+@pytest.fixture
+def no_llama_index_defaults(monkeypatch):
+    """Fail if LlamaIndex resolves its default LLM or embedding model (OpenAI), which would mean ours was bypassed."""
+    from llama_index.core import Settings
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    yield
+    assert Settings._llm is None, "LlamaIndex resolved an LLM"
+    assert Settings._embed_model is None, "LlamaIndex resolved its default embedding model"
+
+
 # The empty string, non-ASCII text and a spread of the golden texts (queries, paragraphs past 256 tokens, CJK, emoji)
 ODD_TEXTS = ["", " ", "Québec, São Paulo, Zürich", "東京タワーの高さは何メートルですか", "Ελληνικά и русский",
              "emoji 🎉👩‍💻", "a\u200bb\u0301c", "x" * 3000]

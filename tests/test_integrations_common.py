@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyminilm.integrations._common import EncodeOptions, shared_encoder
+from tinyminilm.integrations._common import EncodeOptions, shared_cross_encoder, shared_encoder
 from tinyminilm.integrations.chroma import TinyMiniLMEmbeddingFunction
-from tinyminilm.integrations.langchain import TinyMiniLMEmbeddings
-from tinyminilm.integrations.llama_index import TinyMiniLMEmbedding
+from tinyminilm.integrations.langchain import TinyMiniLMCrossEncoder, TinyMiniLMEmbeddings
+from tinyminilm.integrations.llama_index import TinyMiniLMEmbedding, TinyMiniLMRerank
 
 
 def test_adapters_share_one_loaded_model(model_dir):
@@ -24,6 +24,21 @@ def test_adapters_share_one_loaded_model(model_dir):
     assert len(encoders) == 1
     two = shared_encoder(model_dir, threads=2)
     assert id(two) not in encoders and two.threads == 2 and shared_encoder(model_dir, 2) is two
+
+
+def test_rerankers_share_one_loaded_cross_encoder_per_settings(cross_folder, monkeypatch):
+    folder = cross_folder("no-key")
+    one = shared_cross_encoder(folder)
+    monkeypatch.chdir(folder.parent)  # a relative name of the same folder is the same model
+    assert TinyMiniLMCrossEncoder(folder.name).model is one
+    assert TinyMiniLMCrossEncoder(folder, activation_fn="identity", batch_size=4).model is one  # per-call options
+    assert TinyMiniLMRerank(model=folder / ".", trust_remote_code=False)._model is one
+    assert one.folder == folder.resolve() and one.threads == shared_cross_encoder(folder).threads
+    trusting = TinyMiniLMRerank(model=folder)._model  # SentenceTransformerRerank's trust_remote_code=True
+    short, two = shared_cross_encoder(folder, max_length=64), shared_cross_encoder(folder, threads=2)
+    assert len({id(one), id(trusting), id(short), id(two)}) == 4
+    assert (short.max_length, two.threads) == (64, 2) and shared_cross_encoder(folder, max_length=64) is short
+    assert TinyMiniLMCrossEncoder(folder, threads=2).model is two
 
 
 @pytest.mark.parametrize("options, error, message", [

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import QUERIES, run_beside_ticker
-from llama_index.core import Document, Settings, VectorStoreIndex
+from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from tinyminilm.integrations.llama_index import TinyMiniLMEmbedding
@@ -20,13 +20,7 @@ def embed_model(model_dir) -> TinyMiniLMEmbedding:
     return TinyMiniLMEmbedding(model_dir)
 
 
-@pytest.fixture(autouse=True)
-def no_openai_defaults(monkeypatch):
-    """Fail if LlamaIndex resolves its default LLM or embedding model (OpenAI), which would mean ours was bypassed."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    yield
-    assert Settings._llm is None, "LlamaIndex resolved an LLM"
-    assert Settings._embed_model is None, "LlamaIndex resolved its default embedding model"
+pytestmark = pytest.mark.usefixtures("no_llama_index_defaults")  # nothing may fall back to OpenAI's models
 
 
 def test_vectors_are_encodes(embed_model, model, odd_texts):

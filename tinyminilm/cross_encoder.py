@@ -85,7 +85,7 @@ class CrossEncoder:
                 isinstance(m, str) for m in keep_in_fp32_modules)):
             raise ArgumentError(f"keep_in_fp32_modules must be a list of module names, got {keep_in_fp32_modules!r}")
         explicit = None if activation_fn is None else activation_function(activation_fn)
-        self.source = _model_source(model_name_or_path, revision, cache_folder, local_files_only)
+        self.source = model_source(model_name_or_path, revision, cache_folder, local_files_only)
         self.folder = self.source.folder
         self.config: CrossEncoderConfig = read_cross_encoder_config(self.folder)
         if num_labels is not None and num_labels != self.config.num_labels:
@@ -332,9 +332,11 @@ def _check_prompts(prompts: Any) -> dict[str, str]:
     return prompts
 
 
-def _model_source(model: Any, revision: Any, cache_folder: Any, local_files_only: bool) -> Any:
-    """The cross-encoder named as sentence-transformers' CrossEncoder names it (a bare name is in cross-encoder/),
-    found by the one rule of tinyminilm.hub."""
+def model_source(model: Any, revision: str | None = None, cache_folder: str | os.PathLike | None = None,
+                 local_files_only: bool = False) -> Any:
+    """The hub.ModelSource of the cross-encoder named as sentence-transformers' CrossEncoder names it (a bare name
+    is in cross-encoder/), found by the one rule of tinyminilm.hub: what `CrossEncoder(model)` loads, for callers
+    that must know which model a name means before loading it (the adapters' cache of loaded models)."""
     from . import hub
 
     if model is None:

@@ -1,12 +1,15 @@
 """What the framework adapters (chroma.py, langchain.py, llama_index.py) share, written once.
 
 - `require`: import a framework, or raise an ImportError that names the extra to install.
-- `shared_encoder`: one loaded model per (folder, threads) in a process, however many adapter instances use it.
+- `shared`: one loaded model per (kind, folder, settings) in a process, however many adapter instances use it;
+  `shared_encoder` (sentence encoders: folder, threads) and `shared_cross_encoder` (rerankers: folder,
+  max_length, trust_remote_code, threads) are its two users.
 - `EncodeOptions`: the options every adapter takes (model, batch_size, normalize_embeddings, truncate_dim,
   threads), checked once, with `embed` / `embed_one` that run `encode` with them.
 
 A model is named as `tinyminilm.load` names it (a folder, or "all-MiniLM-L6-v2" / its full Hub id), and resolved
-by the same function, `tinyminilm.hub.resolve`.
+by the same function, `tinyminilm.hub.resolve`; a cross-encoder as `CrossEncoder` names it
+(`tinyminilm.cross_encoder.model_source`: a bare name is in cross-encoder/).
 
 The adapters convert the float32 arrays returned here into what their framework expects (lists of floats, lists
 of arrays); the numbers are `encode`'s, unchanged.
@@ -15,16 +18,17 @@ of arrays); the numbers are `encode`'s, unchanged.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .. import MODEL_ID, SentenceEncoder, hub
+from .. import MODEL_ID, CrossEncoder, SentenceEncoder, hub
 from ..errors import ArgumentError, ArgumentTypeError, check_int, check_text
 
 
@@ -36,8 +40,23 @@ def require(module: str, extra: str, user: str) -> ModuleType:
         raise ImportError(f"{user} needs {module} ({e}): pip install 'tinyminilm[{extra}]'") from None
 
 
-_encoders: dict[tuple[str, int | None], SentenceEncoder] = {}
-_encoders_lock = threading.Lock()
+T = TypeVar("T")
+_loaded: dict[tuple[Hashable, ...], Any] = {}
+_loaded_lock = threading.Lock()
+
+# The rerankers' model unless told otherwise (SentenceTransformerRerank and HuggingFaceCrossEncoder have defaults
+# too): the usual second stage after all-MiniLM-L6-v2, the same 6-layer, 384-wide BERT with a one-label head.
+DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L6-v2"
+
+
+def shared(key: tuple[Hashable, ...], load: Callable[[], T]) -> T:
+    """`load()`'s result, made by the first call with `key` and returned to every later call with an equal key in
+    this process. The key names what was loaded: its kind, its resolved folder and every setting of the loaded
+    object (not per-call options, which the adapters pass to each call)."""
+    with _loaded_lock:  # one load even when several threads build adapters at once
+        if key not in _loaded:
+            _loaded[key] = load()
+        return _loaded[key]
 
 
 def shared_encoder(model: str | Path | hub.ModelSource | None = None, threads: int | None = None) -> SentenceEncoder:
@@ -51,15 +70,41 @@ def shared_encoder(model: str | Path | hub.ModelSource | None = None, threads: i
     import tinyminilm
 
     source = hub.resolve(model)
-    key = (str(source.folder.resolve()), threads)
-    with _encoders_lock:  # one load even when several threads build adapters at once
-        encoder = _encoders.get(key)
-        if encoder is None:
-            encoder = tinyminilm.load(source)  # ConfigError naming the folder when it is not a model folder
-            if threads is not None:
-                encoder.threads = threads
-            _encoders[key] = encoder
-    return encoder
+
+    def load() -> SentenceEncoder:
+        encoder = tinyminilm.load(source)  # ConfigError naming the folder when it is not a model folder
+        if threads is not None:
+            encoder.threads = threads
+        return encoder
+
+    return shared(("encoder", str(source.folder.resolve()), threads), load)
+
+
+def shared_cross_encoder(model: str | os.PathLike | hub.ModelSource = DEFAULT_CROSS_ENCODER, *,
+                         max_length: int | None = None, trust_remote_code: bool = False,
+                         threads: int | None = None) -> CrossEncoder:
+    """The CrossEncoder of `model` (named as `CrossEncoder(model)` names it), loaded on first use and then shared by
+    every caller in this process that names the same folder with the same settings.
+
+    max_length, trust_remote_code: CrossEncoder's (None: the model's own max_length). threads: batches run at once
+    (`cross_encoder.threads`), None for the default. These are settings of the loaded model, so they are part of
+    the key; the activation and batch size are options of each `predict` call and are not.
+    """
+    from ..cross_encoder import model_source
+
+    source = model_source(model)  # ArgumentError for None, ConfigError naming a folder that is not there
+    source = replace(source, folder=source.folder.resolve())  # the shared model's folder means it from any cwd
+    for name, value in (("max_length", max_length), ("threads", threads)):
+        if value is not None:
+            check_int(value, name)  # an int (part of the key); CrossEncoder checks max_length's bounds
+
+    def load() -> CrossEncoder:
+        cross_encoder = CrossEncoder(source, max_length=max_length, trust_remote_code=trust_remote_code)
+        if threads is not None:
+            cross_encoder.threads = threads
+        return cross_encoder
+
+    return shared(("cross-encoder", str(source.folder), max_length, bool(trust_remote_code), threads), load)
 
 
 @dataclass(frozen=True)
@@ -135,4 +180,4 @@ class EncodeOptions:
         return self.embed([check_text(text, name)])[0]
 
 
-__all__ = ["require", "shared_encoder", "EncodeOptions"]
+__all__ = ["require", "shared", "shared_encoder", "shared_cross_encoder", "DEFAULT_CROSS_ENCODER", "EncodeOptions"]
