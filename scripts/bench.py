@@ -77,17 +77,41 @@ def flop(lengths: list[int]) -> float:
     return sum(MATMUL_FLOP_PER_TOKEN * n + ATTN_FLOP_PER_TOKEN_PER_L * n * n for n in lengths)
 
 
+def ort_session(onnx_path: str, threads: int = 0):
+    """An onnxruntime CPU session with every graph optimization (ORT_ENABLE_ALL); threads 0: onnxruntime's default
+    (one per physical core), else that many compute threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_batches(encodings: list, batch_size: int):
+    """(indices, feeds) per batch of tokenizers Encodings, longest first (sorted by token count: less padding than
+    sentence-transformers' sort by characters); feeds input_ids / attention_mask / token_type_ids int64 [b, L],
+    padded with 0 to the batch's longest."""
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        shape = (len(idx), len(encodings[idx[0]].ids))  # the first is the longest
+        feeds = {k: np.zeros(shape, np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        for r, i in enumerate(idx):
+            n = len(encodings[i].ids)
+            feeds["input_ids"][r, :n] = encodings[i].ids
+            feeds["attention_mask"][r, :n] = 1
+            feeds["token_type_ids"][r, :n] = encodings[i].type_ids
+        yield idx, feeds
+
+
 class OrtEncoder:
     """all-MiniLM-L6-v2 on onnxruntime, the whole sentence-transformers pipeline around it (see the module doc)."""
 
     def __init__(self, onnx_path: str, folder: str, max_length: int = 256, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per physical core)
-        self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self.session = ort_session(onnx_path, threads)
         self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.no_padding()
@@ -95,19 +119,10 @@ class OrtEncoder:
     def encode(self, texts: list[str] | str, batch_size: int = 32) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(texts), 384), np.float32)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            mask = np.zeros((len(idx), len(ids[idx[0]])), np.int64)  # the first is the longest
-            input_ids = np.zeros_like(mask)
-            for r, i in enumerate(idx):
-                input_ids[r, :len(ids[i])] = ids[i]
-                mask[r, :len(ids[i])] = 1
-            hidden = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(mask)})[0]  # [b, L, 384]
-            m = mask[:, :, None].astype(np.float32)
+        for idx, feeds in ort_batches(self.tokenizer.encode_batch(texts), batch_size):
+            hidden = self.session.run(None, feeds)[0]  # [b, L, 384]
+            m = feeds["attention_mask"][:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
             out[idx] = pooled
