@@ -403,5 +403,6 @@ def main() -> None:
         "max |vector difference| from tinyminilm on 64 texts: " + ", ".join(f"{e} {d:.1e}" for e, d in agree.items()),
     ], rows, start)
 
+
 if __name__ == "__main__":
     main()
