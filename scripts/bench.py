@@ -30,6 +30,7 @@ alternated within each round, medians of the rounds:
   - cold start: a fresh process's import + load + first query, s;
   - peak RSS of a fresh process encoding the mixed texts, MiB.
 Timings on a shared machine are noisy: compare the ratios, which are measured in the same run.
+scripts/bench_rerank.py measures the cross-encoder with this module's helpers (engines, rounds, the table).
 """
 
 from __future__ import annotations
@@ -77,17 +78,41 @@ def flop(lengths: list[int]) -> float:
     return sum(MATMUL_FLOP_PER_TOKEN * n + ATTN_FLOP_PER_TOKEN_PER_L * n * n for n in lengths)
 
 
+def ort_session(onnx_path: str, threads: int = 0):
+    """An onnxruntime CPU session with every graph optimization (ORT_ENABLE_ALL); threads 0: onnxruntime's default
+    (one per physical core), else that many compute threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+
+def ort_batches(encodings: list, batch_size: int):
+    """(indices, feeds) per batch of tokenizers Encodings, longest first (sorted by token count: less padding than
+    sentence-transformers' sort by characters); feeds input_ids / attention_mask / token_type_ids int64 [b, L],
+    padded with 0 to the batch's longest."""
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        shape = (len(idx), len(encodings[idx[0]].ids))  # the first is the longest
+        feeds = {k: np.zeros(shape, np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+        for r, i in enumerate(idx):
+            n = len(encodings[i].ids)
+            feeds["input_ids"][r, :n] = encodings[i].ids
+            feeds["attention_mask"][r, :n] = 1
+            feeds["token_type_ids"][r, :n] = encodings[i].type_ids
+        yield idx, feeds
+
+
 class OrtEncoder:
     """all-MiniLM-L6-v2 on onnxruntime, the whole sentence-transformers pipeline around it (see the module doc)."""
 
     def __init__(self, onnx_path: str, folder: str, max_length: int = 256, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads  # 0: onnxruntime's default (one per physical core)
-        self.session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self.session = ort_session(onnx_path, threads)
         self.tokenizer = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.no_padding()
@@ -95,19 +120,10 @@ class OrtEncoder:
     def encode(self, texts: list[str] | str, batch_size: int = 32) -> np.ndarray:
         if isinstance(texts, str):
             texts = [texts]
-        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(texts), 384), np.float32)
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            mask = np.zeros((len(idx), len(ids[idx[0]])), np.int64)  # the first is the longest
-            input_ids = np.zeros_like(mask)
-            for r, i in enumerate(idx):
-                input_ids[r, :len(ids[i])] = ids[i]
-                mask[r, :len(ids[i])] = 1
-            hidden = self.session.run(None, {"input_ids": input_ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(mask)})[0]  # [b, L, 384]
-            m = mask[:, :, None].astype(np.float32)
+        for idx, feeds in ort_batches(self.tokenizer.encode_batch(texts), batch_size):
+            hidden = self.session.run(None, feeds)[0]  # [b, L, 384]
+            m = feeds["attention_mask"][:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), np.float32(1e-9))
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), np.float32(1e-12))
             out[idx] = pooled
@@ -209,15 +225,87 @@ def faster(ours: float, theirs: float) -> str:
     return f"{theirs / ours:.2f}× faster" if theirs >= ours else f"{ours / theirs:.2f}× slower"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str, default_onnx: Path, quick: str) -> argparse.ArgumentParser:
+    """The options every bench takes: --rounds, --quick (help text `quick`), --onnx (default `default_onnx`)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    ap.add_argument("--quick", action="store_true", help="small workloads and one cold start each: a smoke run")
-    ap.add_argument("--onnx", default=str(DEFAULT_ONNX), help=f"the ONNX export (default {DEFAULT_ONNX})")
+    ap.add_argument("--quick", action="store_true", help=quick)
+    ap.add_argument("--onnx", default=str(default_onnx), help=f"the ONNX export (default {default_onnx})")
+    return ap
+
+
+def alternated(engines: list[str], rounds: int, measure) -> list[float]:
+    """measure(engine) for every engine in each of `rounds` rounds, a different engine first each round; returns
+    NumPy's GEMM rate (GFLOP/s) measured before the first round and after each."""
+    gemm = [gemm_rate()]
+    for r in range(rounds):
+        for e in engines[r % len(engines):] + engines[:r % len(engines)]:
+            measure(e)
+        gemm.append(gemm_rate())
+    return gemm
+
+
+def other_engines(onnx: str, make_ort, make_st, export_command: str) -> tuple[dict, list[str]]:
+    """({engine: model}, version notes) for onnxruntime and sentence-transformers, each where it is installed (and,
+    for onnxruntime, the export at `onnx` exists): make_ort(onnx) and make_st(sentence_transformers) build them."""
+    models, versions = {}, []
+    if Path(onnx).is_file():
+        try:
+            import onnxruntime
+
+            models["onnxruntime"] = make_ort(onnx)
+            versions.append(f"onnxruntime {onnxruntime.__version__} (ORT_ENABLE_ALL, default threads)")
+        except ImportError:
+            versions.append("onnxruntime not installed")
+    else:
+        versions.append(f"onnxruntime: no export at {onnx} (run {export_command})")
+    try:
+        import sentence_transformers
+        import torch
+
+        models["sentence-transformers"] = make_st(sentence_transformers)
+        versions.append(f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__} "
+                        f"({torch.get_num_threads()} threads)")
+    except ImportError:
+        versions.append("sentence-transformers not installed")
+    return models, versions
+
+
+def table_row(name: str, values: dict[str, str], ratio=None) -> list[str]:
+    """A row of the report's table: each of ENGINES' value ("–" where it did not run), then ratio(engine) for
+    tinyminilm against each other engine that ran (empty cells for ratio None)."""
+    ratios = [("" if ratio is None else ratio(e)) if e in values else "–" for e in ENGINES[1:]]
+    return [name] + [values.get(e, "–") for e in ENGINES] + ratios
+
+
+def started() -> tuple[float, str]:
+    """(perf_counter, load average) at the start of a run, for print_report."""
+    return time.perf_counter(), f"{os.getloadavg()[0]:.1f}"
+
+
+def print_report(kernel: str, versions: list[str], notes: list[str], rows: list[list[str]],
+                 start: tuple[float, str]) -> None:
+    """The machine, the libraries, the run's notes, its time and load since `start` (started()), then the table
+    (Markdown)."""
+    t_start, load_start = start
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs; BLAS (NumPy): {kernel}; "
+          f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset")
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}; " + "; ".join(versions))
+    for note in notes:
+        print(note)
+    print(f"run time {time.perf_counter() - t_start:.0f} s; load average at the start {load_start}, "
+          f"at the end {os.getloadavg()[0]:.1f} (on shared CPUs the ratios, measured in one run, are what counts)\n")
+    print("| workload | " + " | ".join(ENGINES) + " | tinyminilm vs onnxruntime | vs sentence-transformers |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+def main() -> None:
+    ap = arguments(__doc__, DEFAULT_ONNX, "small workloads and one cold start each: a smoke run")
     ap.add_argument("--texts", type=int, default=2000, help="mixed real texts per round (default 2000)")
     args = ap.parse_args()
-    t_start = time.perf_counter()
-    load_start = f"{os.getloadavg()[0]:.1f}"
+    start = started()
 
     import tinyminilm
     from tinyminilm import hub
@@ -226,29 +314,12 @@ def main() -> None:
     kernel = blas_kernel()  # before torch or onnxruntime bring their own libraries in
     corpus = CORPUS.read_text(encoding="utf-8").splitlines()
     texts = corpus[:300] if args.quick else corpus[:args.texts]
-    models: dict = {"tinyminilm": tinyminilm.load(folder)}
-    versions = [f"tinyminilm {tinyminilm.__version__} (threads {models['tinyminilm'].threads})"]
-    if Path(args.onnx).is_file():
-        try:
-            import onnxruntime
-
-            models["onnxruntime"] = OrtEncoder(args.onnx, folder)
-            versions.append(f"onnxruntime {onnxruntime.__version__} (ORT_ENABLE_ALL, default threads)")
-        except ImportError:
-            versions.append("onnxruntime not installed")
-    else:
-        versions.append(f"onnxruntime: no export at {args.onnx} (run scripts/export_onnx.py)")
-    try:
-        import sentence_transformers
-        import torch
-
-        models["sentence-transformers"] = sentence_transformers.SentenceTransformer(folder, device="cpu")
-        versions.append(f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__} "
-                        f"({torch.get_num_threads()} threads)")
-    except ImportError:
-        versions.append("sentence-transformers not installed")
+    tiny = tinyminilm.load(folder)
+    others, versions = other_engines(args.onnx, lambda onnx: OrtEncoder(onnx, folder),
+                                     lambda st: st.SentenceTransformer(folder, device="cpu"), "scripts/export_onnx.py")
+    models = {"tinyminilm": tiny, **others}
+    versions.insert(0, f"tinyminilm {tinyminilm.__version__} (threads {tiny.threads})")
     engines = [e for e in ENGINES if e in models]
-    tiny = models["tinyminilm"]
 
     lengths = [len(x) for x in tiny.token_ids(texts)]
     n_tok = sum(lengths)
@@ -264,19 +335,18 @@ def main() -> None:
                               - tiny.encode(texts[:64], batch_size=32)).max()) for e in engines[1:]}
 
     # Throughput, engines alternated within each round, the GEMM rate measured between the rounds.
-    gemm = [gemm_rate()]
     mixed: dict[str, list[float]] = {e: [] for e in engines}
     passage_t: dict[str, list[float]] = {e: [] for e in engines}
     burst_t: dict[str, list[float]] = {e: [] for e in engines}
-    for r in range(args.rounds):
-        order = engines[r % len(engines):] + engines[:r % len(engines)]  # a different engine goes first each round
-        for e in order:
-            m = models[e]
-            mixed[e].append(timed(m.encode, texts, batch_size=32))
-            passage_t[e].append(timed(m.encode, long, batch_size=32))
-            m.encode(burst, batch_size=32)
-            burst_t[e].append(statistics.median(timed(m.encode, burst, batch_size=32) for _ in range(5)))
-        gemm.append(gemm_rate())
+
+    def measure(e: str) -> None:
+        m = models[e]
+        mixed[e].append(timed(m.encode, texts, batch_size=32))
+        passage_t[e].append(timed(m.encode, long, batch_size=32))
+        m.encode(burst, batch_size=32)
+        burst_t[e].append(statistics.median(timed(m.encode, burst, batch_size=32) for _ in range(5)))
+
+    gemm = alternated(engines, args.rounds, measure)
     g = statistics.median(gemm)
     ceiling = g * 1e9 / (flop(lengths) / n_tok)  # tokens/s if every FLOP ran at the GEMM rate
 
@@ -296,54 +366,42 @@ def main() -> None:
     med = statistics.median
     rows = []
 
-    def row(name: str, values: dict[str, str], *ratios: str) -> None:
-        rows.append([name] + [values.get(e, "–") for e in ENGINES] + list(ratios))
-
-    def ratio_cols(fn) -> list[str]:
-        return [fn(e) if e in models else "–" for e in ENGINES[1:]]
+    def row(name: str, values: dict[str, str], ratio=None) -> None:
+        rows.append(table_row(name, values, ratio))
 
     tok_s = {e: n_tok / med(mixed[e]) for e in engines}
     row(f"mixed real text, tokens/s ({len(texts)} texts, batch 32)", {e: f"{tok_s[e]:,.0f}" for e in engines},
-        *ratio_cols(lambda e: faster(med(mixed["tinyminilm"]), med(mixed[e]))))
+        lambda e: faster(med(mixed["tinyminilm"]), med(mixed[e])))
     row(f"— fraction of the GEMM ceiling ({ceiling:,.0f} tokens/s at {g:.0f} GFLOP/s)",
-        {e: f"{tok_s[e] / ceiling:.0%}" for e in engines}, "", "")
+        {e: f"{tok_s[e] / ceiling:.0%}" for e in engines})
     row(f"256-token passages/s ({len(long)} passages)", {e: f"{len(long) / med(passage_t[e]):.1f}" for e in engines},
-        *ratio_cols(lambda e: faster(med(passage_t["tinyminilm"]), med(passage_t[e]))))
+        lambda e: faster(med(passage_t["tinyminilm"]), med(passage_t[e])))
     long_ceiling = g * 1e9 / (flop([len(x) for x in tiny.token_ids(long)]) / len(long))  # passages/s
     row(f"— fraction of the GEMM ceiling ({long_ceiling:.1f} passages/s at {g:.0f} GFLOP/s)",
-        {e: f"{len(long) / med(passage_t[e]) / long_ceiling:.0%}" for e in engines}, "", "")
+        {e: f"{len(long) / med(passage_t[e]) / long_ceiling:.0%}" for e in engines})
     p50 = {e: med(x["p50"] for x in latency[e]) for e in engines}
     p99 = {e: med(x["p99"] for x in latency[e]) for e in engines}
     row(f"one short query, p50 / p99 ms ({len(queries)} queries, median {query_tok:.0f} tokens)",
-        {e: f"{p50[e]:.2f} / {p99[e]:.2f}" for e in engines},
-        *ratio_cols(lambda e: faster(p50["tinyminilm"], p50[e]) + " (p50)"))
+        {e: f"{p50[e]:.2f} / {p99[e]:.2f}" for e in engines}, lambda e: faster(p50["tinyminilm"], p50[e]) + " (p50)")
     p50_1 = {e: med(x["p50"] for x in latency_1[e]) for e in engines}
     p99_1 = {e: med(x["p99"] for x in latency_1[e]) for e in engines}
     row("— the same on one CPU, one thread (a 1-vCPU host)", {e: f"{p50_1[e]:.2f} / {p99_1[e]:.2f}" for e in engines},
-        *ratio_cols(lambda e: faster(p50_1["tinyminilm"], p50_1[e]) + " (p50)"))
+        lambda e: faster(p50_1["tinyminilm"], p50_1[e]) + " (p50)")
     row(f"32 mixed texts in one call, ms ({burst_tok} tokens)", {e: f"{med(burst_t[e]) * 1e3:.0f}" for e in engines},
-        *ratio_cols(lambda e: faster(med(burst_t["tinyminilm"]), med(burst_t[e]))))
+        lambda e: faster(med(burst_t["tinyminilm"]), med(burst_t[e])))
     cold_s = {e: med(x["wall"] for x in cold[e]) for e in engines}
     row("cold start: fresh process, import + load + first query, s", {e: f"{cold_s[e]:.2f}" for e in engines},
-        *ratio_cols(lambda e: f"{cold_s['tinyminilm'] / cold_s[e]:.2f}× the time"))
+        lambda e: f"{cold_s['tinyminilm'] / cold_s[e]:.2f}× the time")
     row(f"peak RSS encoding {n_rss:,} texts, MiB (after load)",
         {e: f"{rss[e]['rss_mib']:.0f} ({rss[e]['loaded_mib']:.0f})" for e in engines},
-        *ratio_cols(lambda e: f"{rss['tinyminilm']['rss_mib'] / rss[e]['rss_mib']:.2f}× the memory"))
+        lambda e: f"{rss['tinyminilm']['rss_mib'] / rss[e]['rss_mib']:.2f}× the memory")
 
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} CPUs; BLAS (NumPy): {kernel}; "
-          f"OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset")
-    print(f"Python {platform.python_version()}, NumPy {np.__version__}; " + "; ".join(versions))
-    print(f"corpus: {len(texts)} held-out texts of {CORPUS.name}, {n_tok:,} real tokens (mean {n_tok / len(texts):.1f});"
-          f" {args.rounds} rounds, engines alternated, medians; GEMM rate per check (GFLOP/s): "
-          + ", ".join(f"{x:.0f}" for x in gemm))
-    print("max |vector difference| from tinyminilm on 64 texts: "
-          + ", ".join(f"{e} {d:.1e}" for e, d in agree.items()))
-    print(f"run time {time.perf_counter() - t_start:.0f} s; load average at the start {load_start}, "
-          f"at the end {os.getloadavg()[0]:.1f} (2 CPUs are shared with other work: ratios are what counts)\n")
-    print("| workload | " + " | ".join(ENGINES) + " | tinyminilm vs onnxruntime | vs sentence-transformers |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    print_report(kernel, versions, [
+        f"corpus: {len(texts)} held-out texts of {CORPUS.name}, {n_tok:,} real tokens (mean {n_tok / len(texts):.1f}); "
+        f"{args.rounds} rounds, engines alternated, medians; GEMM rate per check (GFLOP/s): "
+        + ", ".join(f"{x:.0f}" for x in gemm),
+        "max |vector difference| from tinyminilm on 64 texts: " + ", ".join(f"{e} {d:.1e}" for e, d in agree.items()),
+    ], rows, start)
 
 
 if __name__ == "__main__":
