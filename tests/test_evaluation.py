@@ -18,7 +18,7 @@ import evaluation_cases as C
 import numpy as np
 import pytest
 
-from tinyminilm import util
+from tinyminilm import CrossEncoder, util
 from tinyminilm.errors import ArgumentError, ArgumentTypeError
 from tinyminilm.evaluation import (CrossEncoderRerankingEvaluator, EmbeddingSimilarityEvaluator,
                                    InformationRetrievalEvaluator, metrics)
@@ -172,6 +172,22 @@ def test_reranking_with_ties_matches_sentence_transformers(golden, case, tmp_pat
 def test_reranking_with_model_scores_matches_sentence_transformers(golden, model, case, tmp_path):
     ev = CrossEncoderRerankingEvaluator(C.minilm_rerank_samples(), **case["kwargs"])
     assert_matches(run_twice(ev, CosineCrossEncoder(model), tmp_path), golden["reranking"][case["case"]])
+
+
+@pytest.fixture(scope="module")
+def cross_encoders(model_dir, tmp_path_factory) -> dict:
+    """tinyminilm.CrossEncoder on each variant CROSS_RERANK_CASES name, rebuilt as the golden script built it."""
+    import cross_models as cm
+
+    tmp = tmp_path_factory.mktemp("cross")
+    variants = {c["variant"] for c in C.CROSS_RERANK_CASES}
+    return {v: CrossEncoder(cm.make_folder(v, model_dir, tmp / v)) for v in variants}
+
+
+@pytest.mark.parametrize("case", C.CROSS_RERANK_CASES, ids=[c["case"] for c in C.CROSS_RERANK_CASES])
+def test_reranking_with_a_real_cross_encoder_matches_sentence_transformers(golden, cross_encoders, case, tmp_path):
+    ev = CrossEncoderRerankingEvaluator(C.cross_rerank_samples(), **case["kwargs"])
+    assert_matches(run_twice(ev, cross_encoders[case["variant"]], tmp_path), golden["reranking"][case["case"]])
 
 
 # --------------------------------------------------------------------------------------------------------------
