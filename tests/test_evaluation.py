@@ -228,6 +228,28 @@ def test_precomputed_corpus_embeddings_and_a_second_corpus_model_give_the_same_r
         ev(FixedModel(), corpus_embeddings=vectors[:5])
 
 
+def test_search_results_given_to_a_call_replace_its_search(tmp_path):
+    class CountingModel(FixedModel):
+        calls = 0
+
+        def encode(self, sentences, **kwargs):
+            CountingModel.calls += 1
+            return super().encode(sentences, **kwargs)
+
+        encode_query = encode_document = encode
+
+    ev = fixed_evaluator(corpus_chunk_size=5, write_predictions=True)
+    expected = ev(FixedModel(), output_path=str(tmp_path / "searched"))
+    found = ev.search(FixedModel())
+    assert ev(CountingModel(), output_path=str(tmp_path / "given"), search_results=found) == expected
+    assert CountingModel.calls == 0
+    assert ev.flatten_metrics({"dot": ev.compute_metrics(found["dot"])}) == expected
+    for name in ("Information-Retrieval_evaluation_results.csv", "Information-Retrieval_evaluation_predictions_dot.jsonl"):
+        assert (tmp_path / "given" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes()
+    with pytest.raises(ArgumentError, match=r"search_results holds no hits for the score function\(s\) \['dot'\]"):
+        ev(FixedModel(), search_results={"cosine": found["dot"]})
+
+
 def test_a_reused_evaluator_follows_each_models_own_similarity(tmp_path):
     class CosineModel(FixedModel):
         similarity_fn_name = "cosine"

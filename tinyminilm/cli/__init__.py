@@ -5,6 +5,7 @@
     tinyminilm search --corpus notes.txt "a query" [--top-k 5]     (corpus embeddings cached)     (cli/search.py)
     tinyminilm dedup --input notes.txt [--threshold 0.9]           (groups of near-duplicates)     (cli/dedup.py)
     tinyminilm similarity "text a" "text b"                                                  (cli/similarity.py)
+    tinyminilm evaluate DIR [--model M]... [--rerank-model ID] [--failures N]   BEIR retrieval metrics (cli/evaluate.py)
     tinyminilm download [--dir DIR]                                                            (cli/download.py)
     tinyminilm info                                                                                (cli/info.py)
     tinyminilm explain TEXT [--svg FILE]           tokens, hidden states, attention             (cli/explain.py)
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import dedup, download, embed, explain, info, search, serve, similarity
+from . import dedup, download, embed, evaluate, explain, info, search, serve, similarity
 from .common import run
 
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyminilm", description="all-MiniLM-L6-v2 sentence embeddings in NumPy")
     p.add_argument("--version", action="version", version=f"tinyminilm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for command in (embed, search, dedup, similarity, download, info, explain, serve):
+    for command in (embed, search, dedup, similarity, evaluate, download, info, explain, serve):
         command.add_parser(sub)
     return p
 
