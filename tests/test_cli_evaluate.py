@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -53,11 +54,9 @@ def write_beir(folder: Path, corpus: dict[str, str], queries: dict[str, str],
                qrels: list[tuple[str, str, int]]) -> Path:
     (folder / "qrels").mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
-        for _id, text in corpus.items():
-            f.write(json.dumps({"_id": _id, "title": "", "text": text}) + "\n")
+        f.writelines(json.dumps({"_id": _id, "title": "", "text": text}) + "\n" for _id, text in corpus.items())
     with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
-        for _id, text in queries.items():
-            f.write(json.dumps({"_id": _id, "text": text}) + "\n")
+        f.writelines(json.dumps({"_id": _id, "text": text}) + "\n" for _id, text in queries.items())
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in qrels]
     (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
@@ -157,6 +156,18 @@ def test_models_side_by_side_each_with_its_own_prompts_and_similarity(capsys, be
                                              ("ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100", "accuracy@1")]
 
 
+def test_truncate_dim_is_the_evaluators_and_is_checked_against_each_model(capsys, beir, data, model):
+    code, out, err = run(capsys, "evaluate", beir, "--truncate-dim", 64, "--batch-size", 7, "--json")
+    assert code == 0, err
+    queries, corpus, relevant = data
+    expected = InformationRetrievalEvaluator(queries, corpus, relevant, truncate_dim=64, **K_LISTS)(model)
+    assert json_rows(out)[0]["metrics"] == expected != direct(data, model)
+    code, out, err = run(capsys, "evaluate", beir, "--truncate-dim", 385)
+    assert code == 2 and out == ""
+    assert err == "tinyminilm: error: --truncate-dim must be an integer from 1 to 384 (the model's dimension), " \
+                  "got 385\n"
+
+
 def test_a_second_model_of_another_shape_gets_its_own_row(capsys, beir, data, tmp_path, model_dir, model):
     tiny = tiny_bert.make_folder(tmp_path / "tiny", "pooling_mode_mean_tokens", True)
     code, out, err = run(capsys, "evaluate", beir, "--model", model_dir, "--model", tiny, "--json")
@@ -202,6 +213,14 @@ def test_rerank_top_k_beyond_the_deepest_cutoff_is_refused_before_any_model_load
     assert code == 2 and out == ""
     assert err == "tinyminilm: error: --rerank-top-k must be an integer from 1 to 100 (the deepest cutoff of the " \
                   "metrics: no more documents are kept), got 101\n"
+
+
+def test_a_cross_encoder_with_several_labels_is_refused_before_any_retrieval(capsys, beir, tmp_path, model_dir):
+    three = cm.make_folder("three-labels", model_dir, tmp_path / "three")
+    code, out, err = run(capsys, "evaluate", beir, "--rerank-model", three)
+    assert code == 2 and out == ""
+    assert err == f"tinyminilm: error: --rerank-model {three}: this cross-encoder has 3 output labels; a reranker " \
+                  "has one (a relevance score per query and document)\n"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -256,22 +275,20 @@ def test_a_reranked_row_names_a_relevant_document_it_never_saw(capsys, beir, dat
 
 
 def test_failures_order_and_what_counts_as_one():
-    class Ev:  # what failures() reads of an evaluator
-        queries_ids = ["a", "b", "c", "d", "e"]
-        queries = ["qa", "qb", "qc", "qd", "qe"]
-        corpus_ids = ["x", "y", "z"]
-        corpus = ["text x", "text y", "text z"]
-        relevant_docs = {"a": {"x"}, "b": {"z"}, "c": {"y"}, "d": {"z", "w"}, "e": {"w"}}
+    ev = SimpleNamespace(  # what failures() reads of an evaluator
+        queries_ids=["a", "b", "c", "d", "e"], queries=["qa", "qb", "qc", "qd", "qe"], corpus_ids=["x", "y", "z"],
+        corpus=["text x", "text y", "text z"],
+        relevant_docs={"a": {"x"}, "b": {"z"}, "c": {"y"}, "d": {"z", "w"}, "e": {"w"}})
 
     hits = [{"corpus_id": "y", "score": 0.5}, {"corpus_id": "x", "score": 0.5}, {"corpus_id": "z", "score": 0.1}]
-    found = failures(Ev(), Run({}, "cosine", [hits] * 5, depth=2), 10)
+    found = failures(ev, Run({}, "cosine", [hits] * 5, depth=2), 10)
     # ties rank by corpus id: x, y, z; depth 2 leaves z out. a: rank 1 (no failure), b: none, c: 2, d: none, e: none
     assert [(f["query_id"], f["rank"]) for f in found] == [("b", None), ("d", None), ("e", None), ("c", 2)]
     assert found[0]["top_hit"] == {"corpus_id": "x", "score": 0.5, "text": "text x"}
     assert found[1]["relevant"] == {"corpus_id": "z", "score": None, "text": "text z"}  # in the corpus, first
     assert found[2]["relevant"] == {"corpus_id": "w", "score": None, "text": ""}
     assert found[3]["relevant"] == {"corpus_id": "y", "score": 0.5, "text": "text y"}
-    assert len(failures(Ev(), Run({}, "cosine", [hits] * 5, depth=2), 2)) == 2
+    assert len(failures(ev, Run({}, "cosine", [hits] * 5, depth=2), 2)) == 2
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -306,8 +323,8 @@ def cut_inside_the_last_line(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name,edit,message", [
-    ("queries.jsonl", Path.unlink, "queries.jsonl: no such file; a BEIR folder holds corpus.jsonl, queries.jsonl "
-                                   "and qrels/<split>.tsv"),
+    ("queries.jsonl", Path.unlink, ("queries.jsonl: no such file; a BEIR folder holds corpus.jsonl, queries.jsonl "
+                                    "and qrels/<split>.tsv")),
     ("corpus.jsonl", replace_line(7, '{"_id": "s6", "text": "no closing brace"\n'),
      "corpus.jsonl:7: malformed JSON (Expecting ',' delimiter, column 41); each line must be one JSON object"),
     ("queries.jsonl", replace_line(3, '{"_id": "open"}\n'),
@@ -317,9 +334,9 @@ def cut_inside_the_last_line(path: Path) -> None:
     ("qrels/test.tsv", replace_line(2, "nobody\ts1\t1\n"),
      "test.tsv:2: field 'query-id': 'nobody' is not an _id in {folder}/queries.jsonl"),
     ("corpus.jsonl", cut_inside_the_last_line, "corpus.jsonl:50: malformed JSON"),
-    ("qrels/test.tsv", cut_inside_the_last_line, "test.tsv:18: 2 tab-separated column(s), expected 3 (query-id, "
-                                                 "corpus-id, score); the file ends without a newline, so it looks "
-                                                 "truncated"),
+    ("qrels/test.tsv", cut_inside_the_last_line, ("test.tsv:18: 2 tab-separated column(s), expected 3 (query-id, "
+                                                  "corpus-id, score); the file ends without a newline, so it looks "
+                                                  "truncated")),
 ])
 def test_bad_input_is_one_line_naming_the_file_and_line_and_no_metrics(capsys, monkeypatch, beir, tmp_path, name,
                                                                        edit, message):

@@ -88,10 +88,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _load_cross_encoder(name: str):
     """tinyminilm.CrossEncoder(name), showing on stderr what is downloaded."""
     from .. import CrossEncoder
+    from ..errors import InputError
     from ..logs import show_download_messages
 
     with show_download_messages():
-        return CrossEncoder(name)
+        model = CrossEncoder(name)
+    if model.num_labels != 1:
+        raise InputError(f"--rerank-model {name}: this cross-encoder has {model.num_labels} output labels; a reranker "
+                         "has one (a relevance score per query and document)")
+    return model
 
 
 def _label(name: str | None) -> str:
