@@ -244,7 +244,8 @@ def test_search_results_given_to_a_call_replace_its_search(tmp_path):
     assert ev(CountingModel(), output_path=str(tmp_path / "given"), search_results=found) == expected
     assert CountingModel.calls == 0
     assert ev.flatten_metrics({"dot": ev.compute_metrics(found["dot"])}) == expected
-    for name in ("Information-Retrieval_evaluation_results.csv", "Information-Retrieval_evaluation_predictions_dot.jsonl"):
+    for name in ("Information-Retrieval_evaluation_results.csv",
+                 "Information-Retrieval_evaluation_predictions_dot.jsonl"):
         assert (tmp_path / "given" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes()
     with pytest.raises(ArgumentError, match=r"search_results holds no hits for the score function\(s\) \['dot'\]"):
         ev(FixedModel(), search_results={"cosine": found["dot"]})
