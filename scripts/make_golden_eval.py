@@ -11,7 +11,10 @@ two calls (epoch -1, then epoch 1 step 10) and, where asked, the predictions fil
   - a stand-in returning FIXED_VECTORS (small integers), so that scores tie exactly and the metric code is
     isolated from the model;
   - stand-in cross-encoders for CrossEncoderRerankingEvaluator: one reads RERANK_TABLE, one scores a pair by the
-    cosine of the pinned model's two embeddings.
+    cosine of the pinned model's two embeddings;
+  - a real sentence-transformers CrossEncoder with random weights, loaded from the folder tests/cross_models.py
+    builds for CROSS_RERANK_CASES' variant (its fixture files, the pinned tokenizer, weights from its seed), which
+    the tests load with tinyminilm.CrossEncoder.
 
 Near ties: tinyminilm's vectors differ from torch's by ~1e-7, so a rank could flip wherever two different scores
 are closer than that. The script captures every score matrix the evaluators compute (by wrapping the score
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import cross_models as cm  # tests/cross_models.py
 import evaluation_cases as C  # tests/evaluation_cases.py
 
 NEAR = 1e-5  # the closest two different scores may be
@@ -246,12 +250,16 @@ def mrr_ties_decide(relevant: list[int], scores: np.ndarray, at_k: int) -> bool:
     return tied_irrelevant > 0 and above < at_k
 
 
-def rerank_cases(st) -> tuple[dict, dict]:
+def rerank_cases(st, tokenizer_dir: Path, tmp: Path) -> tuple[dict, dict]:
+    from sentence_transformers import CrossEncoder
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
     out, ties = {}, {}
     cases = [(c, TableCrossEncoder(), [C.RERANK_SAMPLES[s] for s in c["samples"]]) for c in C.RERANK_CASES]
     cases += [(c, CosineCrossEncoder(st), C.minilm_rerank_samples()) for c in C.MINILM_RERANK_CASES]
+    for c in C.CROSS_RERANK_CASES:
+        folder = cm.make_folder(c["variant"], tokenizer_dir, tmp / c["case"])
+        cases.append((c, CrossEncoder(str(folder), device="cpu"), C.cross_rerank_samples()))
     for case, model, samples in cases:
         ev = CrossEncoderRerankingEvaluator(samples, **case["kwargs"])
         out[case["case"]] = run_twice(ev, model)
@@ -294,10 +302,12 @@ def main() -> None:
     import tinyminilm.hub
 
     torch.manual_seed(0)
-    st = SentenceTransformer(str(tinyminilm.hub.ensure_model()), device="cpu")
+    model_dir = tinyminilm.hub.ensure_model()
+    st = SentenceTransformer(str(model_dir), device="cpu")
     ir, ir_ties = ir_cases(st)
     sts, sts_ties = similarity_cases(st)
-    rr, rr_ties = rerank_cases(st)
+    with tempfile.TemporaryDirectory() as tmp:
+        rr, rr_ties = rerank_cases(st, model_dir, Path(tmp))
     golden = {"versions": versions(), "data_sha256": C.data_hash(),
               "near_ties": {"closest_allowed": NEAR, "information_retrieval": ir_ties, "similarity": sts_ties,
                             "reranking": rr_ties},

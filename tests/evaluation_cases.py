@@ -10,7 +10,8 @@ The data is built to reach the edge cases of each metric:
   and many documents tie, across corpus chunks and at each chunk's top-k cut.
 - similarity (STS_*): gold scores with ties, a pair repeated (a tie in the predicted scores too).
 - reranking (RERANK_*): a stand-in cross-encoder reads its scores from a table with ties inside the relevant, inside
-  the irrelevant and across both groups, and at the at_k cut.
+  the irrelevant and across both groups, and at the at_k cut; then (CROSS_RERANK_*) a real cross-encoder with
+  random weights scores the retrieval data.
 """
 
 from __future__ import annotations
@@ -250,6 +251,13 @@ MINILM_RERANK_CASES = [
     {"case": "rerank_minilm_at_3", "kwargs": {"at_k": 3}},
 ]
 
+# With a real cross-encoder: tinyminilm.CrossEncoder against sentence-transformers' CrossEncoder, both loading the
+# random-weight folder of tests/cross_models.py's `variant` (rebuilt from its seed), on cross_rerank_samples().
+CROSS_RERANK_CASES = [
+    {"case": "rerank_cross_random", "variant": "st4-config", "kwargs": {"name": "cross"}},
+    {"case": "rerank_cross_random_at_3", "variant": "st4-config", "kwargs": {"at_k": 3, "batch_size": 4}},
+]
+
 
 def minilm_rerank_samples() -> list[dict]:
     """RERANK samples from the retrieval data: relevant texts as positives, every 5th other document as negatives."""
@@ -264,10 +272,17 @@ def minilm_rerank_samples() -> list[dict]:
     return samples
 
 
+def cross_rerank_samples() -> list[dict]:
+    """minilm_rerank_samples() with each text once per sample. Two identical pairs tie exactly only when torch pads
+    them alike: in batches of other lengths sentence-transformers scores them ~1e-7 apart, and scikit-learn's
+    average precision scores two relevant documents tied otherwise than the same two one after the other."""
+    return [dict(s, positive=list(dict.fromkeys(s["positive"]))) for s in minilm_rerank_samples()]
+
+
 def data_hash() -> str:
     """SHA-256 of every input above, so that a test can tell a stale golden file from a wrong result."""
     data = [TEXT_QUERIES, TEXT_CORPUS, TEXT_RELEVANT, TEXT_CASES, BEIR_CASES, FIXED_VECTORS, FIXED_QUERIES,
             FIXED_CORPUS, FIXED_RELEVANT, FIXED_CASES, FIXED_SIMILARITY_FN_NAME, STS_PAIRS, STS_CASES, STS_FIXED_PAIRS,
-            STS_FIXED_CASES, RERANK_TABLE, RERANK_SAMPLES, RERANK_CASES, MINILM_RERANK_CASES,
-            minilm_rerank_samples()]
+            STS_FIXED_CASES, RERANK_TABLE, RERANK_SAMPLES, RERANK_CASES, MINILM_RERANK_CASES, CROSS_RERANK_CASES,
+            minilm_rerank_samples(), cross_rerank_samples()]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -18,7 +18,7 @@ import evaluation_cases as C
 import numpy as np
 import pytest
 
-from tinyminilm import util
+from tinyminilm import CrossEncoder, util
 from tinyminilm.errors import ArgumentError, ArgumentTypeError
 from tinyminilm.evaluation import (CrossEncoderRerankingEvaluator, EmbeddingSimilarityEvaluator,
                                    InformationRetrievalEvaluator, metrics)
@@ -174,6 +174,22 @@ def test_reranking_with_model_scores_matches_sentence_transformers(golden, model
     assert_matches(run_twice(ev, CosineCrossEncoder(model), tmp_path), golden["reranking"][case["case"]])
 
 
+@pytest.fixture(scope="module")
+def cross_encoders(model_dir, tmp_path_factory) -> dict:
+    """tinyminilm.CrossEncoder on each variant CROSS_RERANK_CASES name, rebuilt as the golden script built it."""
+    import cross_models as cm
+
+    tmp = tmp_path_factory.mktemp("cross")
+    variants = {c["variant"] for c in C.CROSS_RERANK_CASES}
+    return {v: CrossEncoder(cm.make_folder(v, model_dir, tmp / v)) for v in variants}
+
+
+@pytest.mark.parametrize("case", C.CROSS_RERANK_CASES, ids=[c["case"] for c in C.CROSS_RERANK_CASES])
+def test_reranking_with_a_real_cross_encoder_matches_sentence_transformers(golden, cross_encoders, case, tmp_path):
+    ev = CrossEncoderRerankingEvaluator(C.cross_rerank_samples(), **case["kwargs"])
+    assert_matches(run_twice(ev, cross_encoders[case["variant"]], tmp_path), golden["reranking"][case["case"]])
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Rules the golden cases rest on
 # --------------------------------------------------------------------------------------------------------------
@@ -210,6 +226,29 @@ def test_precomputed_corpus_embeddings_and_a_second_corpus_model_give_the_same_r
     assert ev(FixedModel(), corpus_model=FixedModel()) == expected
     with pytest.raises(ArgumentError, match=r"corpus_embeddings must have shape \[18, dim\]"):
         ev(FixedModel(), corpus_embeddings=vectors[:5])
+
+
+def test_search_results_given_to_a_call_replace_its_search(tmp_path):
+    class CountingModel(FixedModel):
+        calls = 0
+
+        def encode(self, sentences, **kwargs):
+            CountingModel.calls += 1
+            return super().encode(sentences, **kwargs)
+
+        encode_query = encode_document = encode
+
+    ev = fixed_evaluator(corpus_chunk_size=5, write_predictions=True)
+    expected = ev(FixedModel(), output_path=str(tmp_path / "searched"))
+    found = ev.search(FixedModel())
+    assert ev(CountingModel(), output_path=str(tmp_path / "given"), search_results=found) == expected
+    assert CountingModel.calls == 0
+    assert ev.flatten_metrics({"dot": ev.compute_metrics(found["dot"])}) == expected
+    for name in ("Information-Retrieval_evaluation_results.csv",
+                 "Information-Retrieval_evaluation_predictions_dot.jsonl"):
+        assert (tmp_path / "given" / name).read_bytes() == (tmp_path / "searched" / name).read_bytes()
+    with pytest.raises(ArgumentError, match=r"search_results holds no hits for the score function\(s\) \['dot'\]"):
+        ev(FixedModel(), search_results={"cosine": found["dot"]})
 
 
 def test_a_reused_evaluator_follows_each_models_own_similarity(tmp_path):

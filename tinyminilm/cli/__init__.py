@@ -6,6 +6,7 @@
     tinyminilm rerank "a query" --input hits.txt [--top-k 5]       (a cross-encoder's ranking)    (cli/rerank.py)
     tinyminilm dedup --input notes.txt [--threshold 0.9]           (groups of near-duplicates)     (cli/dedup.py)
     tinyminilm similarity "text a" "text b"                                                  (cli/similarity.py)
+    tinyminilm evaluate DIR [--model M]... [--rerank-model ID] [--failures N]   BEIR retrieval metrics (cli/evaluate.py)
     tinyminilm download [--dir DIR]                                                            (cli/download.py)
     tinyminilm info                                                                                (cli/info.py)
     tinyminilm explain TEXT [--svg FILE]           tokens, hidden states, attention             (cli/explain.py)
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import dedup, download, embed, explain, info, rerank, search, serve, similarity
+from . import dedup, download, embed, evaluate, explain, info, rerank, search, serve, similarity
 from .common import run
 
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyminilm", description="all-MiniLM-L6-v2 sentence embeddings in NumPy")
     p.add_argument("--version", action="version", version=f"tinyminilm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for command in (embed, search, rerank, dedup, similarity, download, info, explain, serve):
+    for command in (embed, search, rerank, dedup, similarity, evaluate, download, info, explain, serve):
         command.add_parser(sub)
     return p
 

@@ -73,25 +73,39 @@ def reading_options() -> argparse.ArgumentParser:
 
 def load_model(args: argparse.Namespace):
     """tinyminilm.load(args.model), showing on stderr what is downloaded when the default model is first used."""
+    return load_named(args.model)
+
+
+def load_named(name: str | None):
+    """tinyminilm.load(name) (None: the pinned default), showing on stderr what is downloaded."""
     import tinyminilm
 
     with show_download_messages():  # the first use of the default model fetches it
-        return tinyminilm.load(args.model)
+        return tinyminilm.load(name)
+
+
+def wants_progress(args: argparse.Namespace, file_input: bool = True) -> bool:
+    """Whether to draw progress bars on stderr: --progress / --no-progress, else for file inputs when stderr is a
+    terminal; False when tqdm is missing and the bar was only a default (ArgumentError when --progress asked)."""
+    from ..progress import tqdm_class
+
+    show = args.progress if args.progress is not None else (file_input and sys.stderr.isatty())
+    if not show:
+        return False
+    try:
+        tqdm_class(option="--progress")
+    except ImportError as e:
+        if args.progress:
+            raise ArgumentError(str(e)) from None
+        return False  # the bar was only a default
+    return True
 
 
 def progress(args: argparse.Namespace, total: int, desc: str, file_input: bool = True):
     """A tqdm bar on stderr counted in texts: with --progress, or for file inputs when stderr is a terminal."""
     from ..progress import progress_bar
 
-    show = args.progress if args.progress is not None else (file_input and sys.stderr.isatty())
-    if not show:
-        return None
-    try:
-        return progress_bar(total, desc, option="--progress")
-    except ImportError as e:
-        if args.progress:
-            raise ArgumentError(str(e)) from None
-        return None  # the bar was only a default
+    return progress_bar(total, desc, option="--progress") if wants_progress(args, file_input) else None
 
 
 @contextmanager

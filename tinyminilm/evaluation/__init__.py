@@ -9,7 +9,8 @@ Each evaluator takes sentence-transformers 6.2's arguments and returns its resul
   InformationRetrievalEvaluator    retrieval: accuracy, precision, recall, MRR, nDCG, MAP at k   (information_retrieval)
   EmbeddingSimilarityEvaluator     similarity: Pearson and Spearman against gold scores          (embedding_similarity)
   CrossEncoderRerankingEvaluator   reranking with a cross-encoder: MAP, MRR@k, nDCG@k            (reranking)
-The metrics themselves are plain NumPy functions in tinyminilm.evaluation.metrics; load_beir reads a BEIR folder.
+The metrics themselves are plain NumPy functions in tinyminilm.evaluation.metrics; load_beir reads a BEIR folder;
+tinyminilm.evaluation.report holds what `tinyminilm evaluate` shows (a retrieval run, reranked, its failures).
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ def _records(path: Path, with_title: bool) -> Iterator[tuple[str, dict[str, str]
         if not line.strip():
             continue
         try:
-            record: Any = json.loads(line)
+            record: Any = json.loads(line.rstrip("\r\n"))  # so that an error at the end of a line has its column
         except ValueError as e:
             cut = "; the file ends without a newline, so it looks truncated" if not line.endswith("\n") else ""
             raise InputError(f"{src.label}:{n}: malformed JSON ({getattr(e, 'msg', e)}, column "

@@ -136,9 +136,12 @@ class InformationRetrievalEvaluator(Evaluator):
         return values
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1, *,
-                 corpus_model: Any = None, corpus_embeddings: Any = None) -> dict[str, float]:
+                 corpus_model: Any = None, corpus_embeddings: Any = None,
+                 search_results: dict[str, list[list[dict[str, Any]]]] | None = None) -> dict[str, float]:
         """Evaluate `model`: {"{name}_{function}_{metric}@{k}": value}. corpus_model encodes the documents instead
-        of `model`; corpus_embeddings [n_corpus, dim] (corpus order) skips encoding them."""
+        of `model`; corpus_embeddings [n_corpus, dim] (corpus order) skips encoding them; search_results, what
+        self.search(model, ...) returned, skips the search (so that its hits can be reranked or inspected too
+        without encoding the corpus twice)."""
         log.info(f"Information Retrieval Evaluation of the model on the {self.name} dataset"
                  f"{call_description(epoch, steps, self.truncate_dim)}:")
         headers_changed = False
@@ -150,7 +153,8 @@ class InformationRetrievalEvaluator(Evaluator):
                 self.csv_headers = ["epoch", "steps"] + self._csv_columns()
                 self.primary_metric = None
 
-        scores = self.compute_all_metrics(model, corpus_model, corpus_embeddings, output_path)
+        scores = self.compute_all_metrics(model, corpus_model, corpus_embeddings, output_path,
+                                          search_results=search_results)
         if output_path is not None and self.write_csv:
             row = [epoch, steps] + self._csv_values(scores)
             existed = append_csv(output_path, self.csv_file, self.csv_headers, row, lineterminator="\n")
@@ -165,16 +169,28 @@ class InformationRetrievalEvaluator(Evaluator):
                 self.primary_metric = f"{best}_ndcg@{k}"
             else:
                 self.primary_metric = f"{self.main_score_function}_ndcg@{k}"
+        return self.flatten_metrics(scores)
+
+    def flatten_metrics(self, scores: dict[str, dict[str, dict[int, float]]]) -> dict[str, float]:
+        """The result dict of a call, {"{name}_{function}_{metric}@{k}": value}, from compute_all_metrics'
+        {function: {metric: {k: value}}} (or compute_metrics' {metric: {k: value}} under a function name)."""
         results = {f"{fn}_{metric.replace('@k', f'@{k}')}": value
                    for fn, by_metric in scores.items() for metric, by_k in by_metric.items()
                    for k, value in by_k.items()}
         return self.prefix_name_to_metrics(results, self.name)
 
     def compute_all_metrics(self, model: Any, corpus_model: Any = None, corpus_embeddings: Any = None,
-                            output_path: str | None = None) -> dict[str, dict[str, dict[int, float]]]:
-        """{function: {metric: {k: value}}} for each score function; writes the predictions if asked."""
+                            output_path: str | None = None, *,
+                            search_results: dict[str, list[list[dict[str, Any]]]] | None = None,
+                            ) -> dict[str, dict[str, dict[int, float]]]:
+        """{function: {metric: {k: value}}} for each score function; writes the predictions if asked.
+        search_results: what self.search returned for this model, if already computed."""
         functions = self._functions(model)
-        results = self.search(model, corpus_model, corpus_embeddings)
+        results = self.search(model, corpus_model, corpus_embeddings) if search_results is None else search_results
+        missing = sorted(set(functions) - set(results))
+        if missing:
+            raise ArgumentError(f"search_results holds no hits for the score function(s) {missing}; pass what "
+                                "self.search(model) returned for this model")
         if self.write_predictions and output_path is not None:
             for fn, per_query in results.items():
                 lines = [json.dumps({"query_id": qid, "query": text, "results": hits}) + "\n"
@@ -258,8 +274,8 @@ class InformationRetrievalEvaluator(Evaluator):
         n_relevant = np.empty(len(self.queries_ids), dtype=np.int64)
         for i, (qid, found) in enumerate(zip(self.queries_ids, queries_result_list)):
             relevant = self.relevant_docs[qid]
-            ranked = sorted(found, key=lambda hit: (-hit["score"], hit["corpus_id"]))[:self.max_k]
-            hits[i, :len(ranked)] = [hit["corpus_id"] in relevant for hit in ranked]
+            best = ranked(found)[:self.max_k]
+            hits[i, :len(best)] = [hit["corpus_id"] in relevant for hit in best]
             n_relevant[i] = len(relevant)
         def mean(per_query: np.ndarray) -> float:
             return float(np.mean(per_query))
@@ -272,6 +288,12 @@ class InformationRetrievalEvaluator(Evaluator):
             "mrr@k": {k: mean(m.mrr_at_k(hits, k)) for k in self.mrr_at_k},
             "map@k": {k: mean(m.map_at_k(hits, n_relevant, k)) for k in self.map_at_k},
         }
+
+
+def ranked(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One query's hits [{"corpus_id", "score"}, ...] in the order the metrics see them: by score, best first,
+    equal scores by ascending corpus id."""
+    return sorted(hits, key=lambda hit: (-hit["score"], hit["corpus_id"]))
 
 
 def _check_data(queries: Any, corpus: Any, relevant_docs: Any) -> None:

@@ -140,23 +140,29 @@ class CrossEncoderRerankingEvaluator(Evaluator):
 
     def _predict(self, model: Any, pairs: list[list[str]]) -> np.ndarray:
         """model.predict's scores of all pairs in one call: [n_pairs], in the dtype the model returns."""
-        if not pairs:
-            return np.empty(0, dtype=np.float32)
-        options: dict[str, Any] = {"batch_size": self.batch_size, "convert_to_numpy": True,
-                                   "show_progress_bar": self.show_progress_bar}
+        options: dict[str, Any] = {"batch_size": self.batch_size, "show_progress_bar": self.show_progress_bar}
         if self.prompt_name is not None:
             options["prompt_name"] = self.prompt_name
-        out = np.asarray(model.predict(pairs, **options))
-        if out.ndim == 2 and out.shape[1] == 1:
-            out = out[:, 0]
-        if out.shape != (len(pairs),) or out.dtype.kind not in "fiu":
-            raise ArgumentError(f"model.predict must return one number per pair ({len(pairs)}), got shape "
-                                f"{out.shape} of {out.dtype}; a reranker has one output label")
-        if not np.isfinite(out).all():
-            raise ArgumentError("model.predict returned NaN or infinite scores; they cannot be ranked")
-        return out
+        return predict_scores(model, pairs, **options)
 
     def compute_metrics(self, y_true: Sequence[int], y_pred: np.ndarray) -> tuple[float, float, float]:
         """(reciprocal rank within at_k, nDCG@at_k, average precision) of one sample's candidates."""
         return (m.reciprocal_rank(y_true, y_pred, self.at_k), m.tie_averaged_ndcg(y_true, y_pred, self.at_k),
                 m.average_precision(y_true, y_pred))
+
+
+def predict_scores(model: Any, pairs: Sequence[Sequence[str]], **options: Any) -> np.ndarray:
+    """One finite score per [query, document] pair from a cross-encoder's predict(pairs, convert_to_numpy=True,
+    **options): [n_pairs], in the dtype the model returns. ArgumentError if the model gives another shape (more
+    than one label) or NaN / infinite scores, which cannot be ranked."""
+    if not pairs:
+        return np.empty(0, dtype=np.float32)
+    out = np.asarray(model.predict([list(p) for p in pairs], convert_to_numpy=True, **options))
+    if out.ndim == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != (len(pairs),) or out.dtype.kind not in "fiu":
+        raise ArgumentError(f"model.predict must return one number per pair ({len(pairs)}), got shape "
+                            f"{out.shape} of {out.dtype}; a reranker has one output label")
+    if not np.isfinite(out).all():
+        raise ArgumentError("model.predict returned NaN or infinite scores; they cannot be ranked")
+    return out
