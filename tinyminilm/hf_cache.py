@@ -279,7 +279,7 @@ def get(repo_id: str, revision: str | None = None, cache_folder: str | os.PathLi
              f"or `huggingface-cli download {repo_id}"
              f"{'' if revision == DEFAULT_REVISION else ' --revision ' + revision}`")
     if switched_off:
-        undo = "unset HF_HUB_OFFLINE" if switched_off != "local_files_only=True" else "pass local_files_only=False"
+        undo = "pass local_files_only=False" if local_files_only else f"unset {switched_off}"
         raise DownloadError(f"{head}. {switched_off} is set, so it was not downloaded: fetch it with {fetch} on a "
                             f"machine with access to the Hub (into this cache), or {undo}")
     try:
