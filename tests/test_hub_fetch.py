@@ -184,9 +184,9 @@ def test_an_unreachable_hub_fails_at_once_saying_how_to_fetch(cache, monkeypatch
     assert str(e.value).startswith(f"{TINY} (revision main) is not in the Hugging Face cache {cache}: it has no "
                                    "folder models--acme--tiny-bert; and the Hub could not provide it: 127.0.0.1:9 is "
                                    "unreachable")
-    assert str(e.value).endswith(f"Fetch it with `tinyminilm download {TINY}` or `huggingface-cli download {TINY}` "
-                                 "where the Hub is reachable (into this cache), or copy that model's folder here and "
-                                 "pass its path")
+    assert str(e.value).endswith(f"Fetch it with `tinyminilm download {TINY}` (or huggingface_hub's `hf download "
+                                 f"{TINY}`) where the Hub is reachable (into this cache), or copy that model's folder "
+                                 "here and pass its path")
 
 
 def test_download_of_a_folder_is_refused(tmp_path, capsys):

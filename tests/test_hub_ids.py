@@ -201,8 +201,8 @@ def test_an_id_not_in_the_cache_offline_says_so_and_how_to_fetch_it(tmp_path, of
         tinyminilm.load("acme/absent")
     assert str(e.value) == (
         f"acme/absent (revision main) is not in the Hugging Face cache {root}: it has no folder models--acme--absent. "
-        "HF_HUB_OFFLINE is set, so it was not downloaded: fetch it with `tinyminilm download acme/absent` or "
-        "`huggingface-cli download acme/absent` on a machine with access to the Hub (into this cache), or unset "
+        "HF_HUB_OFFLINE is set, so it was not downloaded: fetch it with `tinyminilm download acme/absent` (or "
+        "huggingface_hub's `hf download acme/absent`) on a machine with access to the Hub (into this cache), or unset "
         "HF_HUB_OFFLINE")
     with pytest.raises(DownloadError, match=r"acme/absent \(revision v9\).*`tinyminilm download acme/absent "
                                             r"--revision v9`"):

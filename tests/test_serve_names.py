@@ -63,5 +63,5 @@ def test_serve_with_an_id_not_in_the_cache_offline_says_how_to_fetch_it(tmp_path
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr == (f"tinyminilm: error: acme/absent (revision main) is not in the Hugging Face cache {tmp_path}: "
                           "it has no folder models--acme--absent. HF_HUB_OFFLINE is set, so it was not downloaded: "
-                          "fetch it with `tinyminilm download acme/absent` or `huggingface-cli download acme/absent` on "
-                          "a machine with access to the Hub (into this cache), or unset HF_HUB_OFFLINE\n")
+                          "fetch it with `tinyminilm download acme/absent` (or huggingface_hub's `hf download "
+                          "acme/absent`) on a machine with access to the Hub (into this cache), or unset HF_HUB_OFFLINE\n")

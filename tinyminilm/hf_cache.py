@@ -250,7 +250,7 @@ def _hub_failure(e: Exception, repo_id: str, revision: str, url: str) -> str:
         return f"{repo_id} has no revision {revision!r} on the Hub ({url}): give a branch, tag or commit it has"
     if "RepositoryNotFoundError" in kinds or "GatedRepoError" in kinds:
         return (f"the Hub ({url}) has no model {repo_id} that this machine may read: check the id, or log in for a "
-                "private or gated model (`huggingface-cli login`, or HF_TOKEN)")
+                "private or gated model (`hf auth login`, or HF_TOKEN)")
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {first}"
 
@@ -275,9 +275,8 @@ def get(repo_id: str, revision: str | None = None, cache_folder: str | os.PathLi
         raise only_other_weights(repo_id, f"at revision {revision} in the Hugging Face cache {cache}",
                                  miss.other_weights)
     head = f"{repo_id} (revision {revision}) is not in the Hugging Face cache {cache}: {miss}"
-    fetch = (f"`tinyminilm download {repo_id}{'' if revision == DEFAULT_REVISION else ' --revision ' + revision}` "
-             f"or `huggingface-cli download {repo_id}"
-             f"{'' if revision == DEFAULT_REVISION else ' --revision ' + revision}`")
+    at = "" if revision == DEFAULT_REVISION else f" --revision {revision}"
+    fetch = f"`tinyminilm download {repo_id}{at}` (or huggingface_hub's `hf download {repo_id}{at}`)"
     if switched_off:
         undo = "pass local_files_only=False" if local_files_only else f"unset {switched_off}"
         raise DownloadError(f"{head}. {switched_off} is set, so it was not downloaded: fetch it with {fetch} on a "
