@@ -316,14 +316,11 @@ def test_info_of_the_pinned_model_names_its_id_and_revision(model_dir, capsys):
     assert "tinyminilm pins sentence-transformers/all-MiniLM-L6-v2 at revision" in capsys.readouterr().out
 
 
-def test_every_model_command_takes_an_id_and_a_revision():
+@pytest.mark.parametrize("command", ["embed", "search", "dedup", "similarity", "explain", "info", "serve"])
+def test_every_model_command_takes_an_id_and_a_revision(command):
     from tinyminilm.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    for name, parser in sub.choices.items():
-        options = {s for a in parser._actions for s in a.option_strings}
-        if "--model" in options:
-            assert "--revision" in options, name
-            help_text = next(a.help for a in parser._actions if "--model" in a.option_strings)
-            assert help_text.startswith("a Hub id or a folder"), name
+    actions = {s: a for a in sub.choices[command]._actions for s in a.option_strings}
+    assert actions["--model"].help.startswith("a Hub id or a folder") and "--revision" in actions
     assert {"--revision", "--dir"} <= {s for a in sub.choices["download"]._actions for s in a.option_strings}
