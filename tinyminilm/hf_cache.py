@@ -9,9 +9,10 @@ model on disk serves all of them:
 `find` reads a revision's snapshot from it; `download` fills it, at a branch, tag or commit, with only the files
 a sentence-transformers BERT model needs (`ALLOW_PATTERNS`); `get` tries the one, then the other, as
 tinyminilm.hub.resolve asks for any model but the pinned default. Also here, for every fetch from the Hub (the
-pinned model's too): whether the Hub is switched off (`offline_setting`) and the probe that fails fast when its host
-cannot be reached (`probe_hub`). Nothing here prints: a download is announced through `logging` (logger
-"tinyminilm", INFO), and huggingface_hub draws its own progress bars only when stderr is a terminal.
+pinned model's too): `reachable_hub`, which checks that the Hub is not switched off (`offline_setting`) and that its
+host answers (`probe_hub`, which fails in seconds where huggingface_hub would retry for half a minute). Nothing
+here prints: a download is announced through `logging` (logger "tinyminilm", INFO), and huggingface_hub draws its
+own progress bars only when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 from .errors import ArgumentError, ArgumentTypeError, ConfigError, DownloadError
 from .progress import silent_bar_class, stderr_is_terminal
@@ -101,6 +103,20 @@ def probe_hub() -> None:
         socket.create_connection((host, port), timeout=_PROBE_S).close()
     except OSError as e:
         raise DownloadError(f"{host}:{port} is unreachable ({e.strerror or e})") from None
+
+
+def reachable_hub() -> ModuleType:
+    """huggingface_hub, once the Hub may be used (`offline_setting`) and its host answers (`probe_hub`); else a
+    DownloadError saying which switch is set, which host is unreachable, or that the package is missing."""
+    switched_off = offline_setting()
+    if switched_off:
+        raise DownloadError(f"{switched_off} is set")
+    probe_hub()
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise DownloadError("huggingface_hub is not installed (pip install huggingface_hub)") from None
+    return huggingface_hub
 
 
 def check_revision(revision: object) -> str:
@@ -204,17 +220,11 @@ def download(repo_id: str, revision: str | None = None,
     only in pytorch_model.bin among them — before anything is fetched where the Hub's file list shows it.
     """
     revision = check_revision(revision)
-    switched_off = offline_setting()
-    if switched_off:
-        raise DownloadError(f"{switched_off} is set")
-    probe_hub()
-    try:
-        from huggingface_hub import HfApi, snapshot_download
-    except ImportError:
-        raise DownloadError("huggingface_hub is not installed (pip install huggingface_hub)") from None
+    huggingface_hub = reachable_hub()
     url, cache = endpoint(), cache_dir(cache_folder)
     try:
-        info = HfApi(endpoint=url).model_info(repo_id, revision=revision, files_metadata=True, timeout=TIMEOUT_S)
+        info = huggingface_hub.HfApi(endpoint=url).model_info(repo_id, revision=revision, files_metadata=True,
+                                                              timeout=TIMEOUT_S)
     except Exception as e:  # huggingface_hub raises many types; the message says which case this is
         raise DownloadError(_hub_failure(e, repo_id, revision, url)) from None
     sizes = {s.rfilename: s.size or 0 for s in info.siblings or ()}
@@ -230,9 +240,9 @@ def download(repo_id: str, revision: str | None = None,
              "into %s", repo_id, revision, (info.sha or "?")[:12], len(wanted),
              sum(sizes[n] for n in wanted) / 1e6, url, repo_id, cache)
     try:
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(ALLOW_PATTERNS),
-                                        cache_dir=str(cache), endpoint=url, etag_timeout=TIMEOUT_S,
-                                        tqdm_class=None if stderr_is_terminal() else silent_bar_class()))
+        folder = Path(huggingface_hub.snapshot_download(
+            repo_id, revision=revision, allow_patterns=list(ALLOW_PATTERNS), cache_dir=str(cache), endpoint=url,
+            etag_timeout=TIMEOUT_S, tqdm_class=None if stderr_is_terminal() else silent_bar_class()))
     except Exception as e:
         raise DownloadError(_hub_failure(e, repo_id, revision, url)) from None
     missing = missing_files(folder)
@@ -251,6 +261,11 @@ def _hub_failure(e: Exception, repo_id: str, revision: str, url: str) -> str:
     if "RepositoryNotFoundError" in kinds or "GatedRepoError" in kinds:
         return (f"the Hub ({url}) has no model {repo_id} that this machine may read: check the id, or log in for a "
                 "private or gated model (`hf auth login`, or HF_TOKEN)")
+    return failure_line(e)
+
+
+def failure_line(e: Exception) -> str:
+    """One line for an error huggingface_hub raised: its type and the first line of its message."""
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {first}"
 
@@ -290,4 +305,4 @@ def get(repo_id: str, revision: str | None = None, cache_folder: str | os.PathLi
 
 
 __all__ = ["ALLOW_PATTERNS", "NEEDED", "cache_dir", "repo_dir", "offline_setting", "endpoint", "probe_hub",
-           "check_revision", "NotCached", "missing_files", "find", "download", "get"]
+           "reachable_hub", "failure_line", "check_revision", "NotCached", "missing_files", "find", "download", "get"]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .errors import DownloadError, IntegrityError
 from .files import atomic_path
-from .hf_cache import TIMEOUT_S, endpoint, offline_setting, probe_hub
+from .hf_cache import TIMEOUT_S, endpoint, failure_line, reachable_hub
 from .progress import stderr_is_terminal
 
 log = logging.getLogger("tinyminilm")
@@ -88,23 +88,17 @@ def _install_verified(src_stream, dest: Path, digest: str) -> None:
 
 def fetch_from_hub(target: Path) -> None:
     """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
-    switched_off = offline_setting()
-    if switched_off:
-        raise DownloadError(f"{switched_off} is set")
-    probe_hub()
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise DownloadError("huggingface_hub is not installed") from None
+    huggingface_hub = reachable_hub()
     url = endpoint()
     log.info("downloading %s: %d files, %s, from the Hugging Face Hub (%s/%s, revision %s) into %s", MODEL_ID,
              len(MANIFEST), _megabytes(sum(SIZES.values())), url, MODEL_ID, REVISION[:12], target)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".hub-") as tmp:
         for name in MANIFEST:
             try:
-                got = hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp, etag_timeout=TIMEOUT_S)
+                got = huggingface_hub.hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp,
+                                                      etag_timeout=TIMEOUT_S)
             except Exception as e:  # huggingface_hub raises many types; all mean "this source failed"
-                raise DownloadError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                raise DownloadError(failure_line(e)) from None
             with open(got, "rb") as f:
                 _install_verified(f, target / name, MANIFEST[name])
 
