@@ -99,13 +99,18 @@ def weights_digest(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def git_blob_id(data: bytes) -> str:
+    """The git blob SHA-1 of `data`: the Hub's ETag (and `oid`) of a file that is not stored through LFS."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def _blob_name(path: Path) -> str:
     """The name the Hugging Face cache gives a file's blob: its ETag, the SHA-256 of an LFS file's content or
     the git blob SHA-1 of any other file."""
     data = path.read_bytes()
     if path.name.endswith(LFS_SUFFIXES):
         return hashlib.sha256(data).hexdigest()
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return git_blob_id(data)
 
 
 def hf_cache(root: Path, repo_id: str, folder: Path, revision: str | None = None, ref: str | None = "main") -> Path:

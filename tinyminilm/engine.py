@@ -67,7 +67,7 @@ class Engine:
 
     def __repr__(self) -> str:
         b = self.config.bert
-        return (f"{type(self).__name__}({str(self.folder)!r}, layers={b.num_hidden_layers}, dim={self.config.dim}, "
+        return (f"{type(self).__name__}({self.source.label}, layers={b.num_hidden_layers}, dim={self.config.dim}, "
                 f"max_seq_length={self.max_seq_length}, pooling={self.config.pooling_mode!r}, "
                 f"normalize={self.config.normalize})")
 

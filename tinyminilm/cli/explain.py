@@ -8,17 +8,17 @@ from pathlib import Path
 
 from ..explain import SVG_MAX_TOKENS, explain_text, format_explanation, render_svg, write_svg
 from ..files import check_output
-from .common import error, load_model, positive_int
+from .common import error, load_model, model_name_options, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `explain` on the subparsers of tinyminilm's command line."""
-    p = sub.add_parser("explain", help="show tokens, hidden-state norms and attention for one text",
+    p = sub.add_parser("explain", parents=[model_name_options()],
+                       help="show tokens, hidden-state norms and attention for one text",
                        description="Run the model on one text and show what happens inside: the tokens and ids, "
                                    "each layer's shapes and hidden-state norms, and the most-attended token of "
                                    "every head. --svg also draws every head's attention as a heatmap.")
     p.add_argument("text", metavar="TEXT")
-    p.add_argument("--model", default=None, help="a local model folder (default: the pinned all-MiniLM-L6-v2)")
     p.add_argument("--svg", type=Path, default=None, metavar="FILE",
                    help="write an attention heatmap (layers × heads) to this SVG file")
     p.add_argument("--svg-max-tokens", type=positive_int, default=SVG_MAX_TOKENS, metavar="N",

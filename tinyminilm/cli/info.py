@@ -1,4 +1,5 @@
-"""`tinyminilm info`: where the model is, its files' SHA-256s, its shape, NumPy's BLAS and threads."""
+"""`tinyminilm info`: which model (Hub id and commit), where it is, the pinned model's SHA-256s, its shape, NumPy's
+BLAS and threads."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TinyMiniLMError
+from .common import model_name_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `info` on the subparsers of tinyminilm's command line."""
-    i = sub.add_parser("info", help="where the model is, its files' hashes, dimension, BLAS and threads")
-    i.add_argument("--model", default=None, metavar="PATH", help="inspect this model folder instead")
+    i = sub.add_parser("info", parents=[model_name_options()],
+                       help="which model, where it is, its files' hashes, dimension, BLAS and threads",
+                       description="Report the model (its Hub id and the commit found, never downloading it), its "
+                                   "folder, the pinned model's files re-hashed, its shape, and NumPy's BLAS.")
     i.set_defaults(func=cmd_info)
 
 
@@ -35,46 +39,54 @@ def _blas() -> tuple[str, str]:
     return name, detail + (", " + ", ".join(env) if env else "") + ")"
 
 
+def _check_manifest(folder: Path, strict: bool) -> bool:
+    """Print each of the pinned model's files in `folder` re-hashed against its manifest; False if `strict` (the
+    folder is the pinned model's) and any file is missing or differs — another model's folder is not an error."""
+    from .. import hub
+
+    pinned = 0
+    for name, digest in hub.MANIFEST.items():
+        path = folder / name
+        actual = hub.sha256_file(path) if path.is_file() else None
+        if actual is None:
+            status = "missing"
+        elif actual == digest:
+            status, pinned = "ok", pinned + 1
+        else:
+            status = "differs"
+        print(f"  {status:<8} {actual or '-':<64}  {name}")
+    verdict = f"{pinned}/{len(hub.MANIFEST)} files match"
+    print(f"verified        {verdict} {hub.MODEL_ID} at revision {hub.REVISION} (SHA-256, re-hashed now)")
+    return not strict or pinned == len(hub.MANIFEST)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    """`tinyminilm info`: the model folder, its files re-hashed, its shape, NumPy's BLAS and threads.
-    Exit status 1 if the default model is missing or damaged."""
+    """`tinyminilm info`: the model (Hub id and commit, read from disk only), its folder, the pinned model's files
+    re-hashed, its shape, NumPy's BLAS and threads. Exit status 1 if the model is missing or damaged."""
     import platform
+
+    import tinyminilm
 
     from .. import __version__, hub
 
     print(f"tinyminilm      {__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
     ok = True
     loaded = None
-    if args.model is not None:
-        folder = Path(args.model).expanduser()
-    else:
-        try:
-            folder = hub.ensure_model(download=False)
-        except TinyMiniLMError as e:
-            folder = None
-            ok = False
-            print(f"model           {e}")
-    if folder is not None:
+    try:  # never a download: info reports what this machine has
+        source = hub.resolve(args.model, revision=args.revision, local_files_only=True)
+    except TinyMiniLMError as e:
+        source = None
+        ok = False
+        print(f"model           {e}")
+    if source is not None:
+        folder = source.folder
+        if source.repo_id is not None:
+            print(f"model           {source.repo_id} at revision {source.revision}")
         print(f"folder          {folder.resolve()}")
-        pinned = 0
-        for name, digest in hub.MANIFEST.items():
-            path = folder / name
-            actual = hub.sha256_file(path) if path.is_file() else None
-            if actual is None:
-                status = "missing"
-            elif actual == digest:
-                status, pinned = "ok", pinned + 1
-            else:
-                status = "differs"
-            print(f"  {status:<8} {actual or '-':<64}  {name}")
-        if args.model is None and pinned != len(hub.MANIFEST):
-            ok = False  # the default model must be intact; a custom folder is simply another model
-        verdict = f"{pinned}/{len(hub.MANIFEST)} files match"
-        print(f"verified        {verdict} {hub.MODEL_ID} at revision {hub.REVISION} (SHA-256, re-hashed now)")
+        if source.repo_id in (None, hub.MODEL_ID):  # the pinned model, or a folder that may be a copy of it
+            ok = _check_manifest(folder, strict=source.repo_id == hub.MODEL_ID) and ok
         try:
-            import tinyminilm
-
-            m = loaded = tinyminilm.SentenceEncoder.from_folder(folder)
+            m = loaded = tinyminilm.load(source)
             d = m.describe()
             print(f"dimension       {d['dim']}")
             print(f"max_seq_length  {d['max_seq_length']}")

@@ -5,23 +5,23 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..logs import show_records
-from .common import error, positive_int
+from ..logs import show_download_messages, show_records
+from .common import error, model_name_options, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `serve` on the subparsers of tinyminilm's command line."""
-    v = sub.add_parser("serve", help="an HTTP embedding server (OpenAI and text-embeddings-inference APIs)",
+    v = sub.add_parser("serve", parents=[model_name_options()],
+                       help="an HTTP embedding server (OpenAI and text-embeddings-inference APIs)",
                        description="Serve embeddings over HTTP: POST /v1/embeddings (OpenAI), POST /embed and "
                                    "GET /info (text-embeddings-inference), GET /v1/models, /health, /metrics; with "
                                    "--rerank-model, also POST /rerank (text-embeddings-inference) and POST /v1/rerank "
                                    "(Cohere / Jina). Needs the serve extra: pip install 'tinyminilm[serve]'.")
     v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     v.add_argument("--port", type=positive_int, default=8080, help="port (default 8080)")
-    v.add_argument("--model", default=None, metavar="PATH",
-                   help="a local sentence-transformers model folder (default: the pinned all-MiniLM-L6-v2)")
     v.add_argument("--model-name", default=None, metavar="NAME",
-                   help="the model name clients send and see (default: the Hub id, or the folder's name)")
+                   help="the model name clients send and see (default: the Hub id, or the folder's name); /info "
+                        "still reports the Hub id's commit as model_sha")
     v.add_argument("--rerank-model", default=None, metavar="ID_OR_FOLDER",
                    help="also serve this one-label cross-encoder (a folder, or a Hub id such as "
                         "cross-encoder/ms-marco-MiniLM-L6-v2) on POST /rerank and /v1/rerank (default: none)")
@@ -53,5 +53,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as e:
         return error(f"`tinyminilm serve` needs the serve extra ({e.name} is missing): "
                      "pip install 'tinyminilm[serve]'")
+    from .. import hub
+
+    with show_download_messages():  # a model not on this machine yet is fetched before the server starts
+        args.model = hub.resolve(args.model, revision=args.revision)
     with show_records(server.log.name, logging.WARNING, "tinyminilm serve: warning: %(message)s"):
         return server.run(args)

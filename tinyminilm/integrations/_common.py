@@ -7,7 +7,8 @@
 - `EncodeOptions`: the options every adapter takes (model, batch_size, normalize_embeddings, truncate_dim,
   threads), checked once, with `embed` / `embed_one` that run `encode` with them.
 
-A model is named as `tinyminilm.load` names it (a folder, or "all-MiniLM-L6-v2" / its full Hub id), and resolved
+A model is named as `tinyminilm.load` names it (a folder; a Hub id such as "BAAI/bge-small-en-v1.5", read from
+the Hugging Face cache or fetched into it; "all-MiniLM-L6-v2" / its full id for the pinned default), and resolved
 by the same function, `tinyminilm.hub.resolve`; a cross-encoder as `CrossEncoder` names it
 (`tinyminilm.cross_encoder.model_source`: a bare name is in cross-encoder/).
 
@@ -111,8 +112,10 @@ def shared_cross_encoder(model: str | os.PathLike | hub.ModelSource = DEFAULT_CR
 class EncodeOptions:
     """The options every adapter takes; `config()` is their JSON-ready form (Chroma persists it).
 
-    model: a local sentence-transformers model folder, or None, "all-MiniLM-L6-v2" or its full Hub id for that
-    model (fetched on first use); stored as None for it, as an absolute path for a folder.
+    model: a local sentence-transformers model folder; a Hub id (a bare name means sentence-transformers/NAME);
+    or None, "all-MiniLM-L6-v2" or its full Hub id for the pinned default model (fetched on first use). Stored as
+    None for the default, as the full Hub id for another id (so a persisted config names the same model), as an
+    absolute path for a folder.
     batch_size: texts per forward pass of `encode`. normalize_embeddings / truncate_dim: as in `encode`
     (all-MiniLM-L6-v2's vectors already have unit norm; after `truncate_dim` they need normalize_embeddings=True
     to have it again). threads: batches run at once (`encoder.threads`); None for the encoder's default.

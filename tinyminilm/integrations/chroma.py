@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import hub
 from ..errors import ArgumentError, CorpusError, check_int
 from ._common import EncodeOptions, require
 
@@ -95,7 +96,13 @@ class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """The folder, batch_size and threads may change (a moved folder, another machine); options that change
-        the vectors may not, since the collection's stored vectors would no longer compare with new ones."""
+        the vectors may not, since the collection's stored vectors would no longer compare with new ones — nor may
+        the model become another Hub model (None is the pinned default; a folder may be a copy of the model)."""
+        model = new_config.get("model", old_config.get("model"))
+        if model != old_config.get("model") and (model is None or hub.hub_id(model) is not None):
+            raise ArgumentError(f"model cannot change from {old_config.get('model')!r} to {model!r} on a collection: "
+                                "its stored vectors were made by the old model. Create a new collection with the new "
+                                "function and add the documents again")
         for key in _VECTOR_OPTIONS:
             if key in new_config and new_config[key] != old_config.get(key):
                 raise ArgumentError(f"{key} cannot change from {old_config.get(key)!r} to {new_config[key]!r} on a "

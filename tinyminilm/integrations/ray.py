@@ -72,8 +72,9 @@ class TinyMiniLMEmbedder:
 
     model: the path of a model folder that exists on every node (resolve it on the driver with
     `tinyminilm.hub.resolve(...).folder`, so workers never download), or a name `tinyminilm.load` takes — None or
-    "all-MiniLM-L6-v2" for the default model — whose files are already on this node (resolved with
-    local_files_only=True: nothing is downloaded here).
+    "all-MiniLM-L6-v2" for the default model, a Hub id at `revision` for any other — whose files are already on
+    this node (resolved with local_files_only=True: nothing is downloaded here; a Hub id is read from this node's
+    Hugging Face cache).
     text_column: the input column of str; embedding_column: the output column, float32 [B, dim].
     keep_columns: the input columns copied to the output (e.g. ["id"]); None keeps them all.
     encode_batch_size: texts per forward pass inside one Ray batch (the `batch_size` of `encode`); the texts of a
@@ -83,7 +84,7 @@ class TinyMiniLMEmbedder:
     for the actor (`num_cpus`; Ray sets OMP_NUM_THREADS to it).
     """
 
-    def __init__(self, model: str | Path | None = None, *, text_column: str = "text",
+    def __init__(self, model: str | Path | None = None, *, revision: str | None = None, text_column: str = "text",
                  embedding_column: str = "embedding", keep_columns: Sequence[str] | None = None,
                  encode_batch_size: int = 32, blas_threads: int | None = None) -> None:
         import tinyminilm
@@ -100,7 +101,7 @@ class TinyMiniLMEmbedder:
                 f"model folder {str(model)!r} does not exist on this node ({socket.gethostname()}); every Ray "
                 "node must see the model at the same path: use a shared filesystem, or run `tinyminilm download "
                 "--dir PATH` on each node and pass that PATH (see docs/ray.md)")
-        self.model = tinyminilm.load(model, local_files_only=True)
+        self.model = tinyminilm.load(model, revision=revision, local_files_only=True)
         threads = blas_threads if blas_threads is not None else _actor_cpus()
         if threads is not None and hasattr(self.model, "threads"):
             # An encoder that runs several batches at once (model.threads, default all cores) must stay within this
@@ -216,7 +217,7 @@ def default_blas_threads(num_actors: int) -> int:
 
 def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column: str = "text", id_column: str = "id",
                  num_actors: int = 1, batch_size: int = 256, encode_batch_size: int = 32,
-                 blas_threads: int | None = None, model: str | Path | None = None,
+                 blas_threads: int | None = None, model: str | Path | None = None, revision: str | None = None,
                  input_format: str | None = None) -> None:
     """Embed a JSONL or Parquet corpus into a folder of Parquet files, with `num_actors` Ray actors.
 
@@ -227,8 +228,9 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     order: match them by id. `read_embeddings` reads them back as arrays.
     num_actors: actors, each holding one copy of the model (~90 MB); batch_size: rows handed to an actor per call.
     blas_threads: BLAS threads per actor, also the CPUs Ray reserves for it; default cores / actors
-    (`default_blas_threads`). model: a local model folder, or None / "all-MiniLM-L6-v2" for the default model,
-    fetched once here on the driver — workers only read the folder, which must exist at the same path on every node.
+    (`default_blas_threads`). model: a local model folder, or None / "all-MiniLM-L6-v2" for the default model, or
+    a Hub id at `revision` (a branch, tag or commit), fetched once here on the driver if this machine lacks it —
+    workers only read the folder, which must exist at the same path on every node (a shared Hugging Face cache, say).
 
     Uses the connected Ray instance, or starts a local one. Reads and writes reserve no CPU: they are light next
     to the model, and a task waiting for a CPU that the actors hold would wait forever. When the actors take every
@@ -243,7 +245,7 @@ def embed_corpus(input_path: str | Path, output_path: str | Path, *, text_column
     fmt = _input_format(src, input_format)
     _check_columns(src, fmt, {"text_column": text_column, "id_column": id_column})
     _check_output(dest)
-    folder = hub.resolve(model).folder  # resolved on the driver: the default model is fetched here, once
+    folder = hub.resolve(model, revision=revision).folder  # on the driver: a model is fetched here, once
     if not ray.is_initialized():
         ray.init()
     threads = default_blas_threads(num_actors) if blas_threads is None else check_int(blas_threads, "blas_threads")

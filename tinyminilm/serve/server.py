@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)  # "tinyminilm.serve.server": start-up warning
 def run(args: Any) -> int:
     """Serve until SIGTERM or Ctrl-C, then finish the requests in flight and return 0.
 
-    args: the parsed `tinyminilm serve` options (host, port, model, model_name, rerank_model, api_key,
-    max_batch_tokens, max_concurrent_requests, max_client_batch_size, max_body_bytes, auto_truncate, log_level).
+    args: the parsed `tinyminilm serve` options (host, port, model — a name, or the ModelSource the command line
+    resolved — revision, model_name, rerank_model, api_key, max_batch_tokens, max_concurrent_requests,
+    max_client_batch_size, max_body_bytes, auto_truncate, log_level).
     """
     import uvicorn
 
@@ -27,7 +28,7 @@ def run(args: Any) -> int:
     if args.host not in _LOOPBACK and not api_key:
         log.warning("listening on %s with no API key: anyone who can reach this address can use the server "
                     "(set --api-key or TINYMINILM_API_KEY)", args.host)
-    model = tinyminilm.load(args.model)
+    model = tinyminilm.load(args.model, revision=getattr(args, "revision", None))
     source = model.source  # what hub.resolve found: the Hub id (else the folder's name) is served, and its commit
     name, aliases = source.name, source.aliases
     if args.model_name:
