@@ -230,7 +230,7 @@ def classifier(pooled: np.ndarray, head: Params) -> np.ndarray:
 def sequence_classification(params: Params, config: Any, input_ids: np.ndarray, attention_mask: np.ndarray,
                             token_type_ids: np.ndarray) -> np.ndarray:
     """The whole cross-encoder: ids, mask and token types [B, L] -> logits [B, num_labels] float32, before any
-    activation. config: anything with the `bert` shape (a tinyminilm.config.CrossEncoderConfig)."""
+    activation. config: anything with the `bert` shape (a tinyminilm.cross_config.CrossEncoderConfig)."""
     hidden = transformer(params, config, input_ids, attention_mask, token_type_ids, all_layers=False)[-1]  # [B, L, H]
     pooled = pooler(hidden, params["pooler"])  # [B, H]
     return classifier(pooled, params["classifier"])  # [B, num_labels]
