@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import BertConfig, _field, read_bert_config, read_json, read_sentence_transformers_config
+from .config import (BertConfig, _field, max_seq_length, read_bert_config, read_json, read_modules,
+                     read_sentence_transformers_config)
 from .errors import ConfigError
 
 _TRANSFORMER = "Transformer"
@@ -58,21 +59,7 @@ def read_cross_encoder_config(folder: Path) -> CrossEncoderConfig:
     num_labels, id2label = _labels(data, config_path)
     saved = _sentence_transformers_files(folder)
     st = saved.get("sentence_bert_config.json", {})
-    tokenizer_config = folder / "tokenizer_config.json"
-    if "max_seq_length" in st:  # taken as it is; sentence-transformers does not cap it (and fails past the end)
-        source = f"{folder / 'sentence_bert_config.json'}: max_seq_length"
-        max_length = _field(st, "max_seq_length", int, folder / "sentence_bert_config.json")
-        if max_length > bert.max_position_embeddings:
-            raise ConfigError(f"{source} {max_length} exceeds max_position_embeddings {bert.max_position_embeddings} "
-                              f"of {config_path}")
-    else:
-        tok = read_json(tokenizer_config) if tokenizer_config.is_file() else {}
-        given = tok.get("model_max_length") if isinstance(tok, dict) else None
-        if isinstance(given, (int, float)) and not isinstance(given, bool) and given >= 1:
-            source = f"{tokenizer_config}: model_max_length, capped at max_position_embeddings"
-            max_length = int(min(given, bert.max_position_embeddings))
-        else:  # transformers' default model_max_length (1e30), capped
-            source, max_length = f"{config_path}: max_position_embeddings", bert.max_position_embeddings
+    max_length, source = max_seq_length(folder, st, bert)
 
     paths = []
     cst = saved.get("config_sentence_transformers.json", {})
@@ -122,11 +109,9 @@ def _sentence_transformers_files(folder: Path) -> dict[str, dict]:
     cst = read_json(cst_path) if cst_path.is_file() else {}
     if not isinstance(cst, dict) or cst.get("model_type", "SentenceTransformer") != "CrossEncoder":
         return {}  # sentence-transformers converts it: the modules.json and its files are not read
-    modules = read_json(modules_path)
-    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
-        raise ConfigError(f"{modules_path}: expected a JSON list of module objects")
-    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
-    if kinds != [_TRANSFORMER] or modules[0].get("path", "") != "":
+    modules = read_modules(modules_path)
+    kinds = [kind for kind, _, _ in modules]
+    if kinds != [_TRANSFORMER] or modules[0][2] != "":
         raise ConfigError(f"{modules_path}: module pipeline {kinds} is not supported; tinyminilm runs a cross-encoder "
                           "that is one Transformer module saved in the folder itself")
     st_path = folder / "sentence_bert_config.json"

@@ -58,12 +58,14 @@ class Engine:
 
     @classmethod
     def from_folder(cls: type[E], folder: str | Path, source: ModelSource | None = None) -> E:
-        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json); `source`
-        is what `hub.resolve` found it as (default: just this folder)."""
+        """Load a sentence-transformers model folder (config files; model.safetensors and tokenizer.json in the
+        Transformer module's path, the folder itself as a rule); `source` is what `hub.resolve` found it as
+        (default: just this folder)."""
         folder = Path(folder)
         config = read_config(folder)
-        params = load_params(folder / "model.safetensors", config.bert)
-        return cls(folder, config, params, folder / "tokenizer.json", source)
+        transformer = folder / config.transformer_path
+        params = load_params(transformer / "model.safetensors", config.bert)
+        return cls(folder, config, params, transformer / "tokenizer.json", source)
 
     def __repr__(self) -> str:
         b = self.config.bert
