@@ -191,12 +191,13 @@ _LOADING_OPTIONS = ("model_kwargs", "processor_kwargs", "config_kwargs", "proces
 _NO_EFFECT = ("unpad_inputs", "cache_dir")  # flash attention's unpadded batches; where the Hub's files are cached
 
 
-def read_transformer_settings(folder: Path, bert: BertConfig) -> tuple[int, bool]:
+def read_transformer_settings(folder: Path, bert: BertConfig, saved: bool = True) -> tuple[int, bool]:
     """(max_seq_length, do_lower_case) of the Transformer module in `folder`, from its sentence_bert_config.json
-    (both layouts) and tokenizer_config.json (see `max_seq_length`); any other field that would change the output
-    is refused by name."""
+    (both layouts; not read when `saved` is False: a folder without modules.json, which sentence-transformers
+    loads as a plain checkpoint) and tokenizer_config.json (see `max_seq_length`); any other field that would
+    change the output is refused by name."""
     path = folder / "sentence_bert_config.json"
-    settings = read_json(path) if path.is_file() else {}
+    settings = read_json(path) if saved and path.is_file() else {}
     if not isinstance(settings, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     for key, value in settings.items():
@@ -295,7 +296,8 @@ def read_config(folder: Path) -> ModelConfig:
     """Read a sentence-transformers model folder's configuration files (either layout; see the module docstring).
 
     Without modules.json the folder is a plain transformers checkpoint, run as sentence-transformers runs one:
-    Transformer then mean Pooling, no Normalize.
+    Transformer (its tokenizer's limit) then mean Pooling, no Normalize; sentence_bert_config.json and 1_Pooling
+    are not read.
     """
     folder = Path(folder)
     path = folder / "modules.json"
@@ -310,7 +312,7 @@ def read_config(folder: Path) -> ModelConfig:
                           "in this order")
     transformer_path = modules[0][2]
     bert = read_bert_config(folder / transformer_path / "config.json")
-    limit, lower = read_transformer_settings(folder / transformer_path, bert)
+    limit, lower = read_transformer_settings(folder / transformer_path, bert, saved=path.exists())
     pooling = modules[1][2]
     mode, include_prompt = ("mean", True) if pooling is None else read_pooling(folder / pooling / "config.json",
                                                                                  bert.hidden_size)
