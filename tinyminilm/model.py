@@ -167,9 +167,10 @@ def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, atte
 
 
 def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
-    """[B, L, H] token vectors -> [B, H] sentence vectors, looking only at real tokens."""
+    """[B, L, H] token vectors -> [B, H] sentence vectors, looking only at the tokens the mask keeps."""
     if mode == "cls":
-        return token_embeddings[:, 0]  # the [CLS] token's vector
+        first = attention_mask.argmax(axis=1)  # [B]: 0, the [CLS] token, unless exclude_prompt masked it
+        return token_embeddings[np.arange(len(first)), first]  # [B, H]
     mask = attention_mask[:, :, None].astype(np.float32)  # [B, L, 1]
     if mode == "max":
         # sentence-transformers fills padding with -1e9 before taking the maximum.
@@ -181,6 +182,15 @@ def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) ->
     if mode == "mean_sqrt_len":
         return summed / np.sqrt(count)  # [B, H]
     raise ValueError(f"unknown pooling mode {mode!r}")  # config.py accepts only the four above
+
+
+def exclude_prompt(attention_mask: np.ndarray, prompt_length: int) -> np.ndarray:
+    """The mask pooling reads when the Pooling module leaves the prompt out (include_prompt false in its config):
+    the first prompt_length positions, [CLS] and the prompt's tokens, set to 0, as sentence-transformers 6.2 does.
+    Attention still sees them; only pooling skips them. [B, L] -> [B, L]"""
+    mask = attention_mask.copy()  # [B, L]
+    mask[:, :prompt_length] = 0  # every row starts with the same prompt (right padding)
+    return mask  # [B, L]
 
 
 def normalize(x: np.ndarray) -> np.ndarray:

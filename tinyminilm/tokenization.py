@@ -27,8 +27,8 @@ class Tokenizer:
     lowercase: the model's do_lower_case (sentence_bert_config.json); as in sentence-transformers 6.2, a Lowercase
     step goes in front of the tokenizer's normalizer unless that already has one, so special tokens typed in a text
     ("[MASK]") stay special. pad_token_id: the id to pad with when the tokenizer files name no pad token
-    (config.json's pad_token_id); the pad token of tokenizer_config.json, special_tokens_map.json or tokenizer.json
-    comes first, as transformers pads with it.
+    (config.json's pad_token_id); the pad token of tokenizer_config.json, else special_tokens_map.json, else
+    tokenizer.json's padding comes first, as transformers pads with it.
     Immutable once built (`with_max_length` makes a new one), so one instance may serve many threads.
     """
 
@@ -50,9 +50,12 @@ class Tokenizer:
         if lowercase:
             _lowercase_first(backend)
         self.path, self.max_length, self.lowercase = path, max_length, lowercase
-        self.pad_token_id = _pad_token_id(path, backend, padding, pad_token_id)
+        named = _special_tokens(path)
+        pad = named.get("pad_token") or [(padding or {}).get("pad_token")]
+        self.pad_token_id = _token_id(backend, pad[0], pad_token_id)
         # the ids of special tokens ([CLS], [SEP], <s>, </s>, …), as transformers' all_special_ids
-        self.special_ids = frozenset(i for i, t in backend.get_added_tokens_decoder().items() if t.special)
+        self.special_ids = frozenset({i for i, t in backend.get_added_tokens_decoder().items() if t.special}
+                                     | {_token_id(backend, t, None) for ts in named.values() for t in ts} - {None})
         self.backend = backend  # the `tokenizers` object, for id_to_token and friends; do not reconfigure it
         self._cut = _cut_plan(backend) if _cut is False else _cut
 
@@ -139,20 +142,28 @@ def _lowercase_first(backend) -> None:
     backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), *rest])
 
 
-def _pad_token_id(path: Path, backend, padding: dict | None, default: int) -> int:
-    """The id transformers pads with: the pad token of tokenizer_config.json, else special_tokens_map.json (both
-    beside tokenizer.json), else of tokenizer.json's own padding; `default` when none names one in the vocabulary."""
+def _special_tokens(path: Path) -> dict[str, list[str]]:
+    """The special tokens that tokenizer_config.json and special_tokens_map.json (beside tokenizer.json) name, by
+    role ("pad_token", "cls_token", …, "additional_special_tokens"), as transformers reads them; the first file
+    that names a role wins. {} without either file."""
+    named: dict[str, list[str]] = {}
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         try:
-            token = json.loads((path.parent / name).read_text(encoding="utf-8")).get("pad_token")
-        except (OSError, ValueError, AttributeError):  # no file, not JSON, not an object: the next source
+            data = json.loads((path.parent / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # no file, or not JSON: nothing named there
             continue
-        token = token.get("content") if isinstance(token, dict) else token
-        if isinstance(token, str) and backend.token_to_id(token) is not None:
-            return backend.token_to_id(token)
-    if padding and backend.token_to_id(padding.get("pad_token") or "") is not None:
-        return backend.token_to_id(padding["pad_token"])
-    return default
+        for role, value in data.items() if isinstance(data, dict) else ():
+            if role.endswith("_token") or role == "additional_special_tokens":
+                tokens = value if isinstance(value, list) else [value]
+                tokens = [t.get("content") if isinstance(t, dict) else t for t in tokens]
+                named.setdefault(role, [t for t in tokens if isinstance(t, str)])
+    return named
+
+
+def _token_id(backend, token: str | None, default: int | None) -> int | None:
+    """The vocabulary's id of `token`, or `default` when it is None or not in the vocabulary."""
+    found = backend.token_to_id(token) if isinstance(token, str) else None
+    return default if found is None else found
 
 
 # A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see
