@@ -118,6 +118,26 @@ def test_lowercasing_is_per_character_as_the_tokenizers_library_does_it(model_di
     assert [lower.untruncated_length(t) for t in texts] == [plain.untruncated_length(t) for t in texts]
 
 
+@pytest.mark.parametrize("normalizer,steps", [
+    (None, ["Lowercase"]),  # the Unigram shape's: no normalizer at all
+    ("NFKC", ["Lowercase", "NFKC"]),
+    ("Sequence", ["Lowercase", "NFD", "StripAccents"]),  # a Sequence is extended, not nested
+    ("Lowercase", ["Lowercase"]),  # already lower-cases: left as it is
+])
+def test_do_lower_case_puts_a_lowercase_step_first_unless_there_is_one(tmp_path, normalizer, steps):
+    from tokenizers import normalizers
+
+    tok = RustTokenizer.from_file(str(mf.FIXTURES / "multilingual-minilm" / "tokenizer.json"))
+    tok.normalizer = {None: None, "NFKC": normalizers.NFKC(), "Lowercase": normalizers.Lowercase(),
+                      "Sequence": normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents()])}[normalizer]
+    tok.save(str(tmp_path / "tokenizer.json"))
+    lower = Tokenizer(tmp_path / "tokenizer.json", 128, lowercase=True, pad_token_id=1)
+    spec = json.loads(lower.backend.to_str())["normalizer"]
+    got = [n["type"] for n in spec["normalizers"]] if spec["type"] == "Sequence" else [spec["type"]]
+    assert got == steps
+    assert lower.ids(["ÉCOLE <mask>"]) == Tokenizer(tmp_path / "tokenizer.json", 128, False, 1).ids(["école <mask>"])
+
+
 # --------------------------------------------------------------------------------------------------------------
 # include_prompt false: the prompt's tokens are left out of pooling
 # --------------------------------------------------------------------------------------------------------------
