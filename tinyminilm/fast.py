@@ -7,8 +7,7 @@ what NumPy needs to do it quickly: fewer passes over big arrays, in-place update
 holds, blocks that stay in the CPU cache, and matrix products in the shape OpenBLAS runs fastest for their size.
 
 Functions with no faster form here (embed, pool, exclude_prompt, normalize, pool_and_normalize) are model.py's
-own, imported
-below so that this module offers the whole forward pass.
+own, imported below so that this module offers the whole forward pass.
 """
 
 from __future__ import annotations
