@@ -61,6 +61,17 @@ def golden_ids(golden: dict, i: int) -> list[int]:
 
 # --- shared by the framework adapter tests (test_integrations_*.py) -----------------------------------------------
 
+PROMPT_DOCS = ["The cat sat on the mat.", "Stocks fell sharply on Monday.", "Québec 東京 🎉", ""]
+
+
+@pytest.fixture(scope="session")
+def e5_small(tmp_path_factory, model_dir) -> Path:
+    """A folder of e5-small-v2's shape (tests/model_fixtures.py, sentence-transformers 6's format): a model with a
+    query prompt ("query: ") and a document prompt ("passage: "), for the adapters' query / document methods."""
+    import model_fixtures
+
+    return model_fixtures.build_model("e5-small", tmp_path_factory.mktemp("e5"), "st6", model_dir=model_dir)
+
 DOCSTRINGS = Path(__file__).parent.parent / "scripts" / "data" / "stdlib_docstrings.txt"
 QUERIES = ["how do I parse command line arguments", "read a file line by line", "open a network socket",
            "compress data with gzip", "current date and time", "run a subprocess and capture its output",

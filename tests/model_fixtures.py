@@ -89,6 +89,16 @@ def build_model(shape: str, tmp_path: Path, fmt: str = "st6", model_dir: Path | 
     return folder
 
 
+def edit_json(path: Path, **fields) -> dict:
+    """Set `fields` in the JSON object of `path` (a None value removes the field); returns the new object. For
+    variants of a built folder, such as a Pooling module with include_prompt false."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    data.update(fields)
+    data = {k: v for k, v in data.items() if v is not None}
+    Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return data
+
+
 def weights_digest(tensors: dict[str, np.ndarray]) -> str:
     """SHA-256 over the tensors' names, dtypes, shapes and bytes in name order: which weights a folder holds."""
     h = hashlib.sha256()

@@ -13,7 +13,8 @@ import tiny_bert
 from tinyminilm import ConfigError, CrossEncoder, WeightsError
 from tinyminilm import fast as F
 from tinyminilm import model as M
-from tinyminilm.config import read_bert_config, read_cross_encoder_config
+from tinyminilm.config import read_bert_config
+from tinyminilm.cross_config import read_cross_encoder_config
 from tinyminilm.tokenization import Tokenizer
 from tinyminilm.weights import load_params
 

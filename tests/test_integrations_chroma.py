@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from chromadb.config import Settings
 from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
-from conftest import QUERIES
+from conftest import PROMPT_DOCS, QUERIES
 
+import tinyminilm
 from tinyminilm.integrations.chroma import TinyMiniLMEmbeddingFunction, reembed
 
 SETTINGS = dict(anonymized_telemetry=False, allow_reset=True)
@@ -202,3 +203,20 @@ def test_a_default_embedded_collection_is_re_embedded_by_copying(ef, model, docs
         reembed(old, client.create_collection("newer", embedding_function=ef))
     for name in ("old", "new", "newer"):
         client.delete_collection(name)
+
+
+def test_queries_and_documents_get_the_models_prompts(e5_small):
+    """e5-small-v2's shape: documents by encode_document ("passage: "), query_texts by encode_query ("query: ")."""
+    model, ef = tinyminilm.load(e5_small), TinyMiniLMEmbeddingFunction(e5_small, normalize_embeddings=True)
+    docs = model.encode_document(PROMPT_DOCS, normalize_embeddings=True)
+    query = model.encode_query(["a kitten"], normalize_embeddings=True)
+    np.testing.assert_allclose(np.stack(ef(PROMPT_DOCS)), docs, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(np.stack(ef.embed_query(["a kitten"])), query, atol=1e-6, rtol=0)
+    assert not np.allclose(query, model.encode(["a kitten"], normalize_embeddings=True), atol=1e-3)
+    client = chromadb.EphemeralClient(Settings(**SETTINGS))
+    collection = client.create_collection("prompts", embedding_function=ef, configuration=EXACT)
+    collection.add(ids=[str(i) for i in range(len(PROMPT_DOCS))], documents=PROMPT_DOCS)
+    found = collection.query(query_texts=["a kitten"], n_results=len(PROMPT_DOCS), include=["distances"])
+    cosine = {str(i): float(docs[i] @ query[0]) for i in range(len(PROMPT_DOCS))}
+    np.testing.assert_allclose(found["distances"][0], [1 - cosine[i] for i in found["ids"][0]], atol=1e-5, rtol=0)
+    client.delete_collection("prompts")

@@ -3,12 +3,15 @@ extra)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
-from conftest import QUERIES, run_beside_ticker
+from conftest import PROMPT_DOCS, QUERIES, run_beside_ticker
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore
 
+import tinyminilm
 from tinyminilm.integrations.langchain import TinyMiniLMEmbeddings
 
 
@@ -62,3 +65,17 @@ def test_async_methods_give_the_same_vectors_without_blocking_the_loop(embedding
     vectors = run_beside_ticker(lambda: embeddings.aembed_documents(texts), min_ticks=5)
     assert vectors == embeddings.embed_documents(texts)  # the same floats, bit for bit
     assert run_beside_ticker(lambda: embeddings.aembed_query(texts[0])) == embeddings.embed_query(texts[0])
+
+
+def test_queries_and_documents_get_the_models_prompts(e5_small):
+    """e5-small-v2's shape: queries by encode_query ("query: "), documents by encode_document ("passage: ")
+    (compared normalized: the model's own vectors have norms ~20)."""
+    model, emb = tinyminilm.load(e5_small), TinyMiniLMEmbeddings(e5_small, normalize_embeddings=True)
+    docs = model.encode_document(PROMPT_DOCS, normalize_embeddings=True)
+    np.testing.assert_allclose(emb.embed_documents(PROMPT_DOCS), docs, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(asyncio.run(emb.aembed_documents(PROMPT_DOCS)), docs, atol=1e-6, rtol=0)
+    for query in ("a kitten", ""):
+        want = model.encode_query(query, normalize_embeddings=True)
+        np.testing.assert_allclose(emb.embed_query(query), want, atol=1e-6, rtol=0)
+        np.testing.assert_allclose(asyncio.run(emb.aembed_query(query)), want, atol=1e-6, rtol=0)
+        assert not np.allclose(want, model.encode(query, normalize_embeddings=True), atol=1e-3)  # the prompt

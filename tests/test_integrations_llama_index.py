@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import QUERIES, run_beside_ticker
+from conftest import PROMPT_DOCS, QUERIES, run_beside_ticker
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
+import tinyminilm
 from tinyminilm.integrations.llama_index import TinyMiniLMEmbedding
 
 
@@ -75,3 +76,19 @@ def test_async_methods_give_the_same_vectors_without_blocking_the_loop(embed_mod
     query = run_beside_ticker(lambda: embed_model.aget_query_embedding(texts[2]))
     assert one == embed_model.get_text_embedding(texts[1]) and query == embed_model.get_query_embedding(texts[2])
     np.testing.assert_allclose([one, query], [batch[1], batch[2]], atol=1e-6, rtol=0)  # alone vs in a batch
+
+
+def test_queries_and_documents_get_the_models_prompts(e5_small):
+    """e5-small-v2's shape: queries by encode_query ("query: "), texts by encode_document ("passage: "). (Its vectors
+    are not normalized by the model and have norms ~20: compared normalized, as a batch and one text alone differ by
+    float32 rounding of the norm's size.)"""
+    model, embed_model = tinyminilm.load(e5_small), TinyMiniLMEmbedding(e5_small, normalize_embeddings=True)
+    docs = model.encode_document(PROMPT_DOCS, normalize_embeddings=True)
+    np.testing.assert_allclose(embed_model.get_text_embedding_batch(PROMPT_DOCS), docs, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(embed_model.get_text_embedding(PROMPT_DOCS[1]), docs[1], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(asyncio.run(embed_model.aget_text_embedding_batch(PROMPT_DOCS)), docs, atol=1e-6,
+                               rtol=0)
+    query = model.encode_query("a kitten", normalize_embeddings=True)
+    np.testing.assert_allclose(embed_model.get_query_embedding("a kitten"), query, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(asyncio.run(embed_model.aget_query_embedding("a kitten")), query, atol=1e-6, rtol=0)
+    assert not np.allclose(query, model.encode("a kitten", normalize_embeddings=True), atol=1e-3)  # the prompt

@@ -154,13 +154,19 @@ def test_default_prompt_name_applies_to_encode(prompted):
     np.testing.assert_array_equal(model.encode_query(texts), model.encode(["query: hello world"], prompt=""))
 
 
-def test_a_pooling_that_leaves_prompts_out_is_refused_with_a_prompt(prompted):
+def test_a_pooling_that_leaves_prompts_out_pools_without_the_prompts_tokens(prompted):
+    """include_prompt false (once refused, now run; tests/test_models.py holds it to sentence-transformers 6.2): the
+    mean skips [CLS] and the prompt's tokens, which attention still sees."""
     pooling = json.loads((prompted / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
     (prompted / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "include_prompt": False}))
     model = SentenceTransformer(str(prompted))
-    model.encode(["no prompt is fine"])
-    with pytest.raises(ValueError, match="include_prompt: false"):
-        model.encode_query(["with the query prompt"])
+    np.testing.assert_array_equal(model.encode(["no prompt is fine"]), model.encode(["no prompt is fine"], prompt=""))
+    texts = ["the cat sat", "a dog"]
+    assert model.prompt_length("query: ") == 3  # [CLS] query : ([SEP] is the template's end, not the prompt's)
+    tokens = model.encode(["query: " + t for t in texts], output_value="token_embeddings", prompt="")
+    want = np.stack([t[3:].mean(axis=0) for t in tokens])
+    want /= np.linalg.norm(want, axis=1, keepdims=True)  # the folder's Normalize module
+    np.testing.assert_allclose(model.encode_query(texts), want, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import batching, fast
 from .activations import ACTIVATIONS, TORCH_NAMES, activation_function, identity, sigmoid
-from .config import CrossEncoderConfig, read_cross_encoder_config
+from .cross_config import CrossEncoderConfig, read_cross_encoder_config
 from .errors import (ArgumentError, ArgumentTypeError, ConfigError, check_int, check_texts, check_torch_only_options,
                      lone_surrogate)
 from .porting import refuse_torch_only
@@ -51,7 +51,7 @@ class CrossEncoder:
     Constructed as sentence_transformers.CrossEncoder(...) is. model_name_or_path: the model's folder (a
     transformers checkpoint, or one saved by sentence-transformers), or a Hub id as tinyminilm.hub resolves it (a
     name without "/" means cross-encoder/NAME, as in sentence-transformers).
-    Honoured as in sentence-transformers: max_length (default: the model's, see config.read_cross_encoder_config),
+    Honoured as in sentence-transformers: max_length (default: the model's, see cross_config.read_cross_encoder_config),
     activation_fn (see `activation_function`; default: the model's saved one, else sigmoid for one label and
     identity for more), prompts, default_prompt_name, revision (a Hub id's branch, tag or commit; a folder ignores
     it), cache_folder, local_files_only, num_labels (must be the checkpoint's), trust_remote_code (lets a saved

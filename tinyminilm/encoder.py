@@ -68,9 +68,10 @@ class SentenceEncoder(Engine):
     # encode: tokenize -> (duplicates once, batches by length on every core) -> forward -> finish
     # ----------------------------------------------------------------------------------------------------------
 
-    def _embed_ids(self, ids: list[list[int]], batch_size: int, output_value: str,
-                   progress: Any) -> np.ndarray | list[np.ndarray]:
-        """forward's output for every id list, in input order: [n, dim] float32, or n token-embedding arrays."""
+    def _embed_ids(self, ids: list[list[int]], batch_size: int, output_value: str, progress: Any,
+                   prompt_length: int = 0) -> np.ndarray | list[np.ndarray]:
+        """forward's output for every id list, in input order: [n, dim] float32, or n token-embedding arrays.
+        prompt_length: the leading tokens pooling skips when include_prompt is false (see `forward`)."""
         distinct, members = batching.deduplicate(ids)
         batches = batching.plan_batches(distinct, batch_size, self.threads)
         tokens: list[np.ndarray] = [None] * len(ids)  # type: ignore[list-item]
@@ -78,7 +79,10 @@ class SentenceEncoder(Engine):
 
         def run(uidx: np.ndarray) -> np.ndarray | list[np.ndarray]:
             batch = [distinct[u] for u in uidx]
-            out = self._forward(self.pad(batch), output_value)
+            features = self.pad(batch)
+            if prompt_length:
+                features["prompt_length"] = prompt_length
+            out = self._forward(features, output_value)
             if output_value == "token_embeddings":  # owned copies: a view would keep the whole padded batch alive
                 return [out[i, :len(x)].copy() for i, x in enumerate(batch)]
             return out
@@ -118,7 +122,8 @@ class SentenceEncoder(Engine):
         sentences: a str (returns a 1-D float32 array [dim]) or any iterable of str, a generator too (returns
         [n, dim], rows in input order; an empty input gives shape (0, dim)).
         prompt_name, prompt: text put in front of every sentence: `prompt` itself, else self.prompts[prompt_name],
-        else the prompt named by self.default_prompt_name (none for all-MiniLM-L6-v2).
+        else the prompt named by self.default_prompt_name (none for all-MiniLM-L6-v2). A model whose Pooling has
+        include_prompt false pools without the prompt's tokens (and [CLS]), as sentence-transformers does.
         batch_size: texts per forward pass; texts are grouped by token count so a batch holds little padding.
         show_progress_bar: True shows a tqdm bar counted in texts (needs tqdm); None and False show none.
         output_value: "sentence_embedding", or "token_embeddings" for a list of float32 [n_tokens_i, H] arrays
@@ -158,7 +163,8 @@ class SentenceEncoder(Engine):
         ids = self.token_ids(texts)
         progress = progress_bar(len(texts), "Encoding") if show_progress_bar else None
         try:
-            out = self._embed_ids(ids, int(batch_size), output_value, progress)
+            skip = self.prompt_length(prompt) if prompt and not self.config.include_prompt else 0
+            out = self._embed_ids(ids, int(batch_size), output_value, progress, skip)
         finally:
             if progress is not None:
                 progress.close()
@@ -197,10 +203,6 @@ class SentenceEncoder(Engine):
                 prompt = self.prompts.get(self.default_prompt_name, "")
         elif prompt_name is not None:
             log.warning("encode got both prompt and prompt_name; using prompt, as sentence-transformers does")
-        if prompt and not self.config.include_prompt:
-            raise ArgumentError(f"this model's pooling leaves prompt tokens out (include_prompt: false in "
-                                f"{self.folder}/1_Pooling/config.json), which tinyminilm does not implement; encode "
-                                "without a prompt")
         return prompt or ""
 
     def encode_iter(self, sentences: Iterable[str], batch_size: int = 32, chunk_size: int | None = None,

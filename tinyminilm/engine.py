@@ -58,12 +58,14 @@ class Engine:
 
     @classmethod
     def from_folder(cls: type[E], folder: str | Path, source: ModelSource | None = None) -> E:
-        """Load a sentence-transformers model folder (config files, model.safetensors, tokenizer.json); `source`
-        is what `hub.resolve` found it as (default: just this folder)."""
+        """Load a sentence-transformers model folder (config files; model.safetensors and tokenizer.json in the
+        Transformer module's path, the folder itself as a rule); `source` is what `hub.resolve` found it as
+        (default: just this folder)."""
         folder = Path(folder)
         config = read_config(folder)
-        params = load_params(folder / "model.safetensors", config.bert)
-        return cls(folder, config, params, folder / "tokenizer.json", source)
+        transformer = folder / config.transformer_path
+        params = load_params(transformer / "model.safetensors", config.bert)
+        return cls(folder, config, params, transformer / "tokenizer.json", source)
 
     def __repr__(self) -> str:
         b = self.config.bert
@@ -135,6 +137,15 @@ class Engine:
             raise ArgumentTypeError(f"text is {type(text).__name__}, expected str")
         return self.tokenizer.untruncated_length(text)
 
+    def prompt_length(self, prompt: str) -> int:
+        """How many leading tokens a prompt takes in front of a text, as sentence-transformers 6.2 counts them: the
+        prompt's own ids with the template's special tokens, less a last one that is special ([SEP], </s>). The
+        "prompt_length" of `forward`'s features."""
+        if not isinstance(prompt, str):
+            raise ArgumentTypeError(f"prompt is {type(prompt).__name__}, expected str")
+        ids = self.tokenizer.ids([prompt], "prompt")[0]
+        return len(ids) - (bool(ids) and ids[-1] in self.tokenizer.special_ids)
+
     def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
         """The vocabulary's token of each id, as transformers' tokenizers name it: [101, 7592] -> ["[CLS]", "hello"]."""
         return [self.tokenizer.backend.id_to_token(int(i)) for i in ids]
@@ -149,6 +160,9 @@ class Engine:
 
         features: input_ids and attention_mask, integer arrays [B, L] (token_type_ids too, optional), as
         `tokenize` gives them. Each row is computed as if alone: its padding and the other rows change nothing.
+        An int "prompt_length" among them, as in sentence-transformers' features, is the number of leading tokens
+        ([CLS] and a prompt, see `prompt_length`) that pooling skips when the model's Pooling module has
+        include_prompt false (model.exclude_prompt); with include_prompt true it changes nothing.
         output_value:
           "sentence_embedding": float32 [B, dim], what the model's modules give: Pooling, then Normalize if
             modules.json has it (model.pool_and_normalize). encode's vectors before `finish`.
@@ -170,6 +184,9 @@ class Engine:
                  attentions: list | None = None) -> np.ndarray | list[np.ndarray]:
         """`forward` without its checks: what encode runs on each of its batches (built by `pad`, valid)."""
         mask = features["attention_mask"]
+        pool_mask = mask  # [B, L]: the tokens pooling reads
+        if features.get("prompt_length") and not self.config.include_prompt:
+            pool_mask = fast.exclude_prompt(mask, features["prompt_length"])
         hidden = fast.transformer(self.params, self.config, features["input_ids"], mask,
                                   features.get("token_type_ids"), attentions,
                                   all_layers=output_value == "hidden_states")  # [B, L, H] each
@@ -178,8 +195,8 @@ class Engine:
         if output_value == "token_embeddings":
             return hidden[-1]
         if output_value == "pooled":
-            return fast.pool(hidden[-1], mask, self.config.pooling_mode)  # [B, dim]
-        return fast.pool_and_normalize(hidden[-1], mask, self.config)  # [B, dim]
+            return fast.pool(hidden[-1], pool_mask, self.config.pooling_mode)  # [B, dim]
+        return fast.pool_and_normalize(hidden[-1], pool_mask, self.config)  # [B, dim]
 
     # ----------------------------------------------------------------------------------------------------------
     # Level 3, vectors -> what encode returns
@@ -244,6 +261,10 @@ def _check_features(features: Any, bert: BertConfig) -> None:
             raise ArgumentError(f"features[{name!r}] holds values outside 0 to {limits[name] - 1} (vocab_size, "
                                 "type_vocab_size of config.json; attention_mask is 0 or 1); build it with "
                                 "model.tokenize(texts)")
+    length = features.get("prompt_length", 0)
+    if not isinstance(length, (int, np.integer)) or isinstance(length, bool) or length < 0:
+        raise ArgumentTypeError(f"features['prompt_length'] must be an int >= 0 (model.prompt_length(prompt)), got "
+                                f"{length!r}")
     if not (shape[0] >= 1 and 1 <= shape[1] <= bert.max_position_embeddings):
         raise ArgumentError(f"features has shape {shape}; forward needs at least one text and 1 to "
                             f"{bert.max_position_embeddings} tokens (max_position_embeddings of config.json)")

@@ -6,8 +6,8 @@ plain function it equals and why it is faster. Read model.py to learn what the m
 what NumPy needs to do it quickly: fewer passes over big arrays, in-place updates of temporaries nobody else
 holds, blocks that stay in the CPU cache, and matrix products in the shape OpenBLAS runs fastest for their size.
 
-Functions with no faster form here (embed, pool, normalize, pool_and_normalize) are model.py's own, imported
-below so that this module offers the whole forward pass.
+Functions with no faster form here (embed, pool, exclude_prompt, normalize, pool_and_normalize) are model.py's
+own, imported below so that this module offers the whole forward pass.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import numpy as np
 
 from .blas import small_products_unpacked
 from .config import ModelConfig
-from .model import _CLIP, _LOGIT_PHI32, Params, classifier, embed, normalize, pool, pool_and_normalize, pooler
+from .model import (_CLIP, _LOGIT_PHI32, Params, classifier, embed, exclude_prompt, normalize, pool,
+                    pool_and_normalize, pooler)
 
 __all__ = ["gelu", "softmax", "layer_norm", "residual_layer_norm", "linear", "embed", "attention", "feed_forward",
-           "encoder_layer", "transformer", "pool", "normalize", "pool_and_normalize", "sentence_embedding", "pooler",
-           "classifier", "sequence_classification"]
+           "encoder_layer", "transformer", "pool", "exclude_prompt", "normalize", "pool_and_normalize",
+           "sentence_embedding", "pooler", "classifier", "sequence_classification"]
 
 
 def _l2_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:

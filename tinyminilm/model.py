@@ -167,9 +167,10 @@ def transformer(params: Params, config: ModelConfig, input_ids: np.ndarray, atte
 
 
 def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
-    """[B, L, H] token vectors -> [B, H] sentence vectors, looking only at real tokens."""
+    """[B, L, H] token vectors -> [B, H] sentence vectors, looking only at the tokens the mask keeps."""
     if mode == "cls":
-        return token_embeddings[:, 0]  # the [CLS] token's vector
+        first = attention_mask.argmax(axis=1)  # [B]: 0, the [CLS] token, unless exclude_prompt masked it
+        return token_embeddings[np.arange(len(first)), first]  # [B, H]
     mask = attention_mask[:, :, None].astype(np.float32)  # [B, L, 1]
     if mode == "max":
         # sentence-transformers fills padding with -1e9 before taking the maximum.
@@ -181,6 +182,15 @@ def pool(token_embeddings: np.ndarray, attention_mask: np.ndarray, mode: str) ->
     if mode == "mean_sqrt_len":
         return summed / np.sqrt(count)  # [B, H]
     raise ValueError(f"unknown pooling mode {mode!r}")  # config.py accepts only the four above
+
+
+def exclude_prompt(attention_mask: np.ndarray, prompt_length: int) -> np.ndarray:
+    """The mask pooling reads when the Pooling module leaves the prompt out (include_prompt false in its config):
+    the first prompt_length positions, [CLS] and the prompt's tokens, set to 0, as sentence-transformers 6.2 does.
+    Attention still sees them; only pooling skips them. [B, L] -> [B, L]"""
+    mask = attention_mask.copy()  # [B, L]
+    mask[:, :prompt_length] = 0  # every row starts with the same prompt (right padding)
+    return mask  # [B, L]
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -230,7 +240,7 @@ def classifier(pooled: np.ndarray, head: Params) -> np.ndarray:
 def sequence_classification(params: Params, config: Any, input_ids: np.ndarray, attention_mask: np.ndarray,
                             token_type_ids: np.ndarray) -> np.ndarray:
     """The whole cross-encoder: ids, mask and token types [B, L] -> logits [B, num_labels] float32, before any
-    activation. config: anything with the `bert` shape (a tinyminilm.config.CrossEncoderConfig)."""
+    activation. config: anything with the `bert` shape (a tinyminilm.cross_config.CrossEncoderConfig)."""
     hidden = transformer(params, config, input_ids, attention_mask, token_type_ids, all_layers=False)[-1]  # [B, L, H]
     pooled = pooler(hidden, params["pooler"])  # [B, H]
     return classifier(pooled, params["classifier"])  # [B, num_labels]

@@ -1,10 +1,12 @@
-"""Texts to token ids, as sentence-transformers tokenizes them for a BERT model.
+"""Texts to token ids, as sentence-transformers tokenizes them, for any tokenizer.json the `tokenizers` library runs.
 
-sentence-transformers loads tokenizer.json, then truncates at the model's max_seq_length (256 for
+sentence-transformers loads tokenizer.json (WordPiece, SentencePiece Unigram, BPE: whatever its model, normalizer,
+pre-tokenizer and template say, [CLS] … [SEP] or <s> … </s>), then truncates at the model's max_seq_length (256 for
 all-MiniLM-L6-v2 — not the 128 that file carries) and pads each batch to its longest text (not to the file's fixed
-128). `Tokenizer` does the same with the `tokenizers` library, one text at a time, and adds one thing of its own:
-a text far longer than max_seq_length tokens is first cut at a place where the tokenizer splits anyway (see
-`_precut`), so a 10 MB string costs what ~10 kB costs, with exactly the ids of the whole text.
+128) with the tokenizer's pad token. `Tokenizer` does the same with the `tokenizers` library, one text at a time,
+and adds one thing of its own: with BERT's pipeline (BertNormalizer, BertPreTokenizer, WordPiece), a text far longer
+than max_seq_length tokens is first cut at a place where the tokenizer splits anyway (see `_precut`), so a 10 MB
+string costs what ~10 kB costs, with exactly the ids of the whole text. Other tokenizers take texts whole.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from .errors import TokenizerError, check_texts
 class Tokenizer:
     """tokenizer.json set up as sentence-transformers sets it up: truncation at max_length, no padding.
 
+    lowercase: the model's do_lower_case (sentence_bert_config.json); as in sentence-transformers 6.2, a Lowercase
+    step goes in front of the tokenizer's normalizer unless that already has one, so special tokens typed in a text
+    ("[MASK]") stay special. pad_token_id: the id to pad with when the tokenizer files name no pad token
+    (config.json's pad_token_id); the pad token of tokenizer_config.json, else special_tokens_map.json, else
+    tokenizer.json's padding comes first, as transformers pads with it.
     Immutable once built (`with_max_length` makes a new one), so one instance may serve many threads.
     """
 
@@ -37,9 +44,18 @@ class Tokenizer:
         except Exception as e:  # tokenizers raises a bare Exception for malformed files
             raise TokenizerError(f"{path}: cannot be loaded as a tokenizers file ({e}); replace it with an intact "
                                  "copy (tinyminilm download)") from None
+        padding = backend.padding  # read before it is turned off
         backend.no_padding()  # the shipped file pads every text to 128; we pad per batch instead
         backend.enable_truncation(max_length)  # counts [CLS] and [SEP], as transformers' max_length does
-        self.path, self.max_length, self.lowercase, self.pad_token_id = path, max_length, lowercase, pad_token_id
+        if lowercase:
+            _lowercase_first(backend)
+        self.path, self.max_length, self.lowercase = path, max_length, lowercase
+        named = _special_tokens(path)
+        pad = named.get("pad_token") or [(padding or {}).get("pad_token")]
+        self.pad_token_id = _token_id(backend, pad[0], pad_token_id)
+        # the ids of special tokens ([CLS], [SEP], <s>, </s>, …), as transformers' all_special_ids
+        self.special_ids = frozenset({i for i, t in backend.get_added_tokens_decoder().items() if t.special}
+                                     | {_token_id(backend, t, None) for ts in named.values() for t in ts} - {None})
         self.backend = backend  # the `tokenizers` object, for id_to_token and friends; do not reconfigure it
         self._cut = _cut_plan(backend) if _cut is False else _cut
 
@@ -48,17 +64,20 @@ class Tokenizer:
         return Tokenizer(self.path, max_length, self.lowercase, self.pad_token_id, self._cut)
 
     def ids(self, texts: list[Any], name: str = "texts") -> list[list[int]]:
-        """The token ids of each text, [CLS] … [SEP], truncated at max_length, unpadded.
+        """The token ids of each text, with the template's special tokens ([CLS] … [SEP], <s> … </s>), truncated at
+        max_length, unpadded.
 
         A non-str item raises ArgumentTypeError and a lone surrogate ArgumentError, naming `name`[index].
         """
         check_texts(texts, name)
-        if self.lowercase:
-            texts = [t.lower() for t in texts]
         return [_encode_ids(self.backend, t, self.max_length, self._cut) for t in texts]
 
     def pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
-        """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L]."""
+        """Pad id lists to the longest one: input_ids, attention_mask, token_type_ids, each int64 [B, L].
+
+        Padding uses the tokenizer's pad id; token_type_ids are zeros, BERT's type 0 for a single text (what
+        BertModel uses too when a tokenizer such as XLM-R's gives none).
+        """
         L = max((len(x) for x in ids), default=0)
         input_ids = np.full((len(ids), L), self.pad_token_id, dtype=np.int64)
         attention_mask = np.zeros((len(ids), L), dtype=np.int64)
@@ -68,15 +87,13 @@ class Tokenizer:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
 
     def untruncated_length(self, text: str) -> int:
-        """Token count of `text` with [CLS] and [SEP] but without truncation (to tell a reader what was cut, or to
-        refuse a text that is too long)."""
-        text = text.lower() if self.lowercase else text
+        """Token count of `text` with the template's special tokens but without truncation (to tell a reader what
+        was cut, or to refuse a text that is too long)."""
         return len(self._untruncated_backend().encode(text, add_special_tokens=True).ids)
 
     def untruncated_pair_length(self, a: str, b: str) -> int:
-        """Token count of the pair `[CLS] a [SEP] b [SEP]` without truncation (to refuse a pair that is too long)."""
-        if self.lowercase:
-            a, b = a.lower(), b.lower()
+        """Token count of the pair (`[CLS] a [SEP] b [SEP]` for BERT) without truncation (to refuse a pair that is
+        too long)."""
         return len(self._untruncated_backend().encode(a, b, add_special_tokens=True).ids)
 
     def _untruncated_backend(self):
@@ -102,8 +119,6 @@ class Tokenizer:
         out = []
         for i, (a, b) in enumerate(pairs):
             check_texts([a, b], f"{name}[{i}]")
-            if self.lowercase:
-                a, b = a.lower(), b.lower()
             out.append(_encode_pair(self.backend, a, b, self.max_length, self._cut))
         return out
 
@@ -113,6 +128,50 @@ class Tokenizer:
         for i, (_, types) in enumerate(encoded):
             batch["token_type_ids"][i, :len(types)] = types
         return batch
+
+
+def _lowercase_first(backend) -> None:
+    """Put a Lowercase step in front of the tokenizer's normalizer, unless it has one: what sentence-transformers 6.2
+    does for do_lower_case (BertNormalizer's own lowercase flag does not count, as there). Added tokens that are not
+    normalized, such as [MASK], are matched before it, so a typed "[MASK]" stays one special token."""
+    from tokenizers import normalizers
+
+    norm = json.loads(backend.to_str()).get("normalizer")
+    steps = norm.get("normalizers", []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+    if any(step.get("type") == "Lowercase" for step in steps):
+        return
+    current = backend.normalizer
+    if current is None:
+        rest = []
+    elif norm.get("type") == "Sequence":
+        rest = [current[i] for i in range(len(steps))]
+    else:
+        rest = [current]
+    backend.normalizer = normalizers.Sequence([normalizers.Lowercase(), *rest])
+
+
+def _special_tokens(path: Path) -> dict[str, list[str]]:
+    """The special tokens that tokenizer_config.json and special_tokens_map.json (beside tokenizer.json) name, by
+    role ("pad_token", "cls_token", …, "additional_special_tokens"), as transformers reads them; the first file
+    that names a role wins. {} without either file."""
+    named: dict[str, list[str]] = {}
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        try:
+            data = json.loads((path.parent / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # no file, or not JSON: nothing named there
+            continue
+        for role, value in data.items() if isinstance(data, dict) else ():
+            if role.endswith("_token") or role == "additional_special_tokens":
+                tokens = value if isinstance(value, list) else [value]
+                tokens = [t.get("content") if isinstance(t, dict) else t for t in tokens]
+                named.setdefault(role, [t for t in tokens if isinstance(t, str)])
+    return named
+
+
+def _token_id(backend, token: str | None, default: int | None) -> int | None:
+    """The vocabulary's id of `token`, or `default` when it is None or not in the vocabulary."""
+    found = backend.token_to_id(token) if isinstance(token, str) else None
+    return default if found is None else found
 
 
 # A text longer than max_seq_length * this many characters is cut before tokenizing (the cut is checked: see
@@ -132,8 +191,9 @@ def _cut_plan(tokenizer) -> _CutPlan | None:
     """How texts may be pre-cut for this tokenizer, or None to always tokenize texts whole.
 
     Only for the BERT pipeline whose behaviour is known to be local: BertNormalizer (control characters removed,
-    CJK ideographs spaced out, NFD + accent stripping, per-character lowercase) → BertPreTokenizer (split at
-    whitespace and punctuation) → WordPiece. Cutting just before an ASCII space/tab/newline, ASCII punctuation, the
+    CJK ideographs spaced out, NFD + accent stripping, per-character lowercase; a Lowercase step in front of it, as
+    do_lower_case puts there, lowercases each character alone too) → BertPreTokenizer (split at whitespace and
+    punctuation) → WordPiece. Cutting just before an ASCII space/tab/newline, ASCII punctuation, the
     ideographic space, a CJK comma or full stop (or a CJK ideograph, when the normalizer spaces them out) keeps
     every earlier word whole and
     normalized as in the full text: these characters are unchanged by the normalizer, are NFD starters (so no
@@ -144,8 +204,12 @@ def _cut_plan(tokenizer) -> _CutPlan | None:
 
     spec = json.loads(tokenizer.to_str())
     norm, pre, wp = spec.get("normalizer"), spec.get("pre_tokenizer") or {}, spec.get("model") or {}
-    if ((norm is not None and norm.get("type") != "BertNormalizer") or pre.get("type") != "BertPreTokenizer"
-            or wp.get("type") != "WordPiece"):
+    steps = norm.get("normalizers", []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+    while steps and steps[0].get("type") == "Lowercase":  # per character, no context (not even a final sigma)
+        steps = steps[1:]
+    norm = steps[0] if steps else None
+    if (len(steps) > 1 or (norm is not None and norm.get("type") != "BertNormalizer")
+            or pre.get("type") != "BertPreTokenizer" or wp.get("type") != "WordPiece"):
         return None
     added = "".join(t.get("content", "") for t in spec.get("added_tokens") or [])
     if any(c.isspace() for c in added):
@@ -168,7 +232,8 @@ def _precut(text: str, limit: int, plan: _CutPlan | None) -> tuple[str, int | No
 
     cut=None: `short` has the same tokens as `text`, all of them. Otherwise `short` is `text[:cut]`, cut just
     before a boundary character at or after `limit`, so its tokens are the first tokens of `text`; the caller
-    checks that there are enough of them. Runs of ASCII whitespace are squeezed to one space (the pre-tokenizer drops them).
+    checks that there are enough of them. Runs of ASCII whitespace are squeezed to one space (the pre-tokenizer
+    drops them).
     A text with no boundary after `limit` is returned whole (squeezed) — unless it ends in one long run of ASCII
     letters and digits, which is a single word longer than WordPiece's limit, hence one [UNK] however long.
     """

@@ -5,7 +5,10 @@
   `shared_encoder` (sentence encoders: folder, threads) and `shared_cross_encoder` (rerankers: folder,
   max_length, trust_remote_code, threads) are its two users.
 - `EncodeOptions`: the options every adapter takes (model, batch_size, normalize_embeddings, truncate_dim,
-  threads), checked once, with `embed` / `embed_one` that run `encode` with them.
+  threads), checked once, with `embed_queries` / `embed_documents` (and `embed` / `embed_one`) that run
+  `encode_query` / `encode_document` (or `encode`) with them: queries get the model's query prompt and documents its
+  document prompt, where the model has them (e5's "query: " / "passage: ", bge's query instruction; none for
+  all-MiniLM-L6-v2, whose three methods give the same vectors).
 
 A model is named as `tinyminilm.load` names it (a folder; a Hub id such as "BAAI/bge-small-en-v1.5", read from
 the Hugging Face cache or fetched into it; "all-MiniLM-L6-v2" / its full id for the pinned default), and resolved
@@ -166,8 +169,9 @@ class EncodeOptions:
             check_int(self.truncate_dim, "truncate_dim", 1, dim, " (the model's embedding dimension)")
         return encoder
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 [n, dim'] for a list of texts: exactly `encode(texts, ...)` with these options, rows in order.
+    def embed(self, texts: Sequence[str], role: str | None = None) -> np.ndarray:
+        """float32 [n, dim'] for a list of texts, rows in order: exactly `encode(texts, ...)` with these options, or
+        `encode_query` (role "query") or `encode_document` (role "document") with them.
 
         A non-str item raises encode's own ArgumentTypeError (a TypeError) naming its index (`texts[2] is NoneType,
         expected str`).
@@ -175,12 +179,23 @@ class EncodeOptions:
         if isinstance(texts, (str, bytes)):
             raise ArgumentTypeError(f"texts must be a list of str, got a single {type(texts).__name__}; wrap it in a "
                                     "list")
-        return self.encoder().encode(texts, batch_size=self.batch_size,  # encode's errors for None, non-str items
-                                     normalize_embeddings=self.normalize_embeddings, truncate_dim=self.truncate_dim)
+        encoder = self.encoder()
+        method = {None: encoder.encode, "query": encoder.encode_query, "document": encoder.encode_document}[role]
+        return method(texts, batch_size=self.batch_size,  # encode's errors for None, non-str items
+                      normalize_embeddings=self.normalize_embeddings, truncate_dim=self.truncate_dim)
 
-    def embed_one(self, text: str, name: str = "text") -> np.ndarray:
-        """float32 [dim'] for one text; `name` is the argument named when `text` is not a str."""
-        return self.embed([check_text(text, name)])[0]
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [n, dim']: `encode_query` with these options, the model's query prompt in front of each text."""
+        return self.embed(texts, "query")
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [n, dim']: `encode_document` with these options, the model's document prompt in front of each."""
+        return self.embed(texts, "document")
+
+    def embed_one(self, text: str, name: str = "text", role: str | None = None) -> np.ndarray:
+        """float32 [dim'] for one text (`embed` with `role`); `name` is the argument named when `text` is not a
+        str."""
+        return self.embed([check_text(text, name)], role)[0]
 
 
 __all__ = ["require", "shared", "shared_encoder", "shared_cross_encoder", "DEFAULT_CROSS_ENCODER", "EncodeOptions"]

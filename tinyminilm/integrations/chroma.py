@@ -51,16 +51,19 @@ class TinyMiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         self.options.encoder()  # load (or reuse) the model now, so a wrong folder fails here and not at add()
 
     def __call__(self, input: Documents) -> Embeddings:
-        """One float32 array [dim] per document, in order; a non-str document is a TypeError naming its index.
+        """One float32 array [dim] per document, in order, by `encode_document` (the model's document prompt, if it
+        has one); a non-str document is a TypeError naming its index.
 
         (Chroma itself refuses an empty list of documents, before or after this function runs.)
         """
         texts = [input] if isinstance(input, str) else input  # Chroma's own functions accept a lone str too
-        return list(self.options.embed(texts))
+        return list(self.options.embed_documents(texts))
 
     def embed_query(self, input: Documents) -> Embeddings:
-        """Queries are embedded exactly as documents are: this model has no query prompt."""
-        return self(input)
+        """One float32 array [dim] per query text, by `encode_query` (the model's query prompt, if it has one);
+        Chroma calls this for query_texts."""
+        texts = [input] if isinstance(input, str) else input
+        return list(self.options.embed_queries(texts))
 
     @staticmethod
     def name() -> str:

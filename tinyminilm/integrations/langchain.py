@@ -50,12 +50,13 @@ class TinyMiniLMEmbeddings(Embeddings):
         self.options.encoder()  # load (or reuse) the model now, so a wrong folder fails here
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """One vector (list of dim floats) per text, in order; a non-str text is a TypeError naming its index."""
-        return self.options.embed(texts).tolist()
+        """One vector (list of dim floats) per text, in order, by `encode_document` (the model's document prompt, if
+        it has one); a non-str text is a TypeError naming its index."""
+        return self.options.embed_documents(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        """The vector of one text (embedded as a document is: this model has no query prompt)."""
-        return self.options.embed_one(text, "text").tolist()
+        """The vector of one query, by `encode_query` (the model's query prompt, if it has one)."""
+        return self.options.embed_one(text, "text", "query").tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """`embed_documents` on a worker thread."""

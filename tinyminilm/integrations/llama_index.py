@@ -68,14 +68,14 @@ class TinyMiniLMEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "TinyMiniLMEmbedding"
 
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._options.embed_one(query, "query").tolist()
+    def _get_query_embedding(self, query: str) -> Embedding:  # encode_query: the model's query prompt, if any
+        return self._options.embed_one(query, "query", "query").tolist()
 
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._options.embed_one(text, "text").tolist()
+    def _get_text_embedding(self, text: str) -> Embedding:  # encode_document: its document prompt, if any
+        return self._options.embed_one(text, "text", "document").tolist()
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._options.embed(texts).tolist()
+        return self._options.embed_documents(texts).tolist()
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         return await asyncio.to_thread(self._get_query_embedding, query)
@@ -93,7 +93,7 @@ class TinyMiniLMEmbedding(BaseEmbedding):
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 # encode checks every text before any model work, so this raises at once and computes nothing
-                self._options.embed(texts[:i + 1])
+                self._options.embed_documents(texts[:i + 1])
 
     def get_text_embedding_batch(self, texts: list[str], show_progress: bool = False, **kwargs: Any) -> list[Embedding]:
         """LlamaIndex's batching, after checking that every text is a str."""
