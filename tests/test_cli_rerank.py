@@ -127,7 +127,7 @@ def test_bad_arguments_are_one_line_errors(capsys, tmp_path, folder, model_dir):
         (["rerank", QUERY, "-i", tmp_path / "missing.txt", "--model", folder], "missing.txt: no such file"),
         (["rerank", QUERY, "a", "--model", folder, "--max-length", "1000"],
          "--max-length: max_length must be an integer from 3 to 512"),
-        (["rerank", QUERY, "a", "--model", three], "rank needs a model with one label; this one has 3"),
+        (["rerank", QUERY, "a", "--model", three], "rank: this cross-encoder has 3 labels"),
         (["rerank", QUERY, "a", "--model", tmp_path / "nothing-here"], "nothing-here"),
         (["rerank", QUERY, "a", "--model", folder, "--top-k", "0"], "argument --top-k/-k: must be a positive integer"),
         (["rerank", QUERY, "a", "--model", folder, "--activation", "softplus"],

@@ -254,7 +254,7 @@ def test_bad_input_is_refused_by_name(models, call, error, match):
 
 
 def test_rank_needs_one_label(models):
-    with pytest.raises(ArgumentError, match="rank needs a model with one label; this one has 3"):
+    with pytest.raises(ArgumentError, match="rank: this cross-encoder has 3 labels"):
         models["three-labels"].rank("q", ["d"])
 
 

@@ -107,5 +107,5 @@ def test_errors_name_the_argument(rerank_folder, cross_folder, tmp_path):
     with pytest.raises(ArgumentTypeError, match="^query is int, expected str$"):
         rerank.postprocess_nodes(make_nodes(), query_str=3)
     three = TinyMiniLMRerank(model=cross_folder("three-labels"))
-    with pytest.raises(ArgumentError, match="rank needs a model with one label; this one has 3"):
+    with pytest.raises(ArgumentError, match="rank: this cross-encoder has 3 labels"):
         three.postprocess_nodes(make_nodes(), query_str=cm.RANK_QUERY)

@@ -352,4 +352,4 @@ def test_a_model_of_several_labels_is_refused_at_start(model_dir, tmp_path):
     run = subprocess.run([sys.executable, "-m", "tinyminilm", "serve", "--rerank-model", str(three), "--port", "1"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 2, run.stderr
-    assert f"--rerank-model {three}: the model has 3 labels" in run.stderr and "Traceback" not in run.stderr
+    assert f"--rerank-model {three}: this cross-encoder has 3 labels" in run.stderr and "Traceback" not in run.stderr

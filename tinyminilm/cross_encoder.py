@@ -144,6 +144,15 @@ class CrossEncoder:
 
     max_seq_length = max_length  # sentence-transformers 6's name for it
 
+    def check_reranker(self, user: str = "a reranker") -> None:
+        """An ArgumentError unless this model gives one relevance score per pair (one label), as ranking needs; `user`
+        names who asks (rank, --rerank-model, ...). The one rule for rank, the server and `tinyminilm evaluate`."""
+        if self.num_labels != 1:
+            raise ArgumentError(f"{user}: this cross-encoder has {self.num_labels} labels "
+                                f"({', '.join(self.config.id2label.values())}); ranking needs one relevance score per "
+                                "pair: pass a one-label cross-encoder such as cross-encoder/ms-marco-MiniLM-L6-v2, or "
+                                "score pairs with predict")
+
     @property
     def activation_fn(self) -> Callable[[np.ndarray], np.ndarray]:
         """The activation `predict` applies to the logits by default. Settable, as `activation_function` takes it."""
@@ -259,9 +268,7 @@ class CrossEncoder:
         return_documents)}], the first top_k of them (all for None). Equal scores keep the documents' order. Only
         for one-label models. The other arguments are predict's.
         """
-        if self.num_labels != 1:
-            raise ArgumentError(f"rank needs a model with one label; this one has {self.num_labels} "
-                                f"({', '.join(self.config.id2label.values())}): score pairs with predict instead")
+        self.check_reranker("rank")
         if not isinstance(query, str):
             raise ArgumentTypeError(f"query is {type(query).__name__}, expected str")
         if lone_surrogate(query):

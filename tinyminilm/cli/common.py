@@ -100,6 +100,18 @@ def load_named(name: str | None, revision: str | None = None):
         return tinyminilm.load(name, revision=revision)
 
 
+def load_cross_encoder(name: str, user: str | None = None):
+    """tinyminilm.CrossEncoder(name), showing on stderr what is downloaded; with `user` (the option that named it),
+    refused unless it is a reranker (one label)."""
+    from .. import CrossEncoder
+
+    with show_download_messages():  # the first use of a model fetches it
+        model = CrossEncoder(name)
+    if user is not None:
+        model.check_reranker(user)
+    return model
+
+
 def wants_progress(args: argparse.Namespace, file_input: bool = True) -> bool:
     """Whether to draw progress bars on stderr: --progress / --no-progress, else for file inputs when stderr is a
     terminal; False when tqdm is missing and the bar was only a default (ArgumentError when --progress asked)."""

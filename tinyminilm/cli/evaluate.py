@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import check_dims, encoding_options, load_named, positive_int, wants_progress
+from .common import check_dims, encoding_options, load_cross_encoder, load_named, positive_int, wants_progress
 
 TEXT_WIDTH = 100  # characters of a document shown per line in --failures (--json gives the whole text)
 
@@ -56,7 +56,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     models = [load_named(name) for name in names]  # all loaded first: a wrong name fails before any work
     for model in models:
         check_dims(model, args)
-    cross = _load_cross_encoder(args.rerank_model) if args.rerank_model is not None else None
+    cross = (load_cross_encoder(args.rerank_model, f"--rerank-model {args.rerank_model}")
+             if args.rerank_model is not None else None)
 
     rows = []  # (model label, reranker label or None, evaluator, run)
     for i, (name, model) in enumerate(zip(names, models)):
@@ -86,18 +87,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_cross_encoder(name: str):
-    """tinyminilm.CrossEncoder(name), showing on stderr what is downloaded."""
-    from .. import CrossEncoder
-    from ..errors import InputError
-    from ..logs import show_download_messages
-
-    with show_download_messages():
-        model = CrossEncoder(name)
-    if model.num_labels != 1:
-        raise InputError(f"--rerank-model {name}: this cross-encoder has {model.num_labels} output labels; a reranker "
-                         "has one (a relevance score per query and document)")
-    return model
 
 
 def _label(name: str | None) -> str:

@@ -7,7 +7,7 @@ import json
 
 from ..errors import ArgumentError, InputError
 from ..files import records, scan
-from .common import positive_int, reading_options, text_input
+from .common import load_cross_encoder, positive_int, reading_options, text_input
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"  # the one sentence-transformers' docs rerank with
 
@@ -51,11 +51,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     """The cross-encoder of --model at --max-length; shows on stderr what is downloaded."""
-    from .. import CrossEncoder
-    from ..logs import show_download_messages
-
-    with show_download_messages():
-        model = CrossEncoder(args.model)
+    model = load_cross_encoder(args.model)
     if args.max_length is not None:
         try:
             model.max_length = args.max_length

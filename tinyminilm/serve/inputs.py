@@ -38,7 +38,8 @@ def parse_json(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ApiError(400, f"the request body is not valid UTF-8 (byte {e.start}); send UTF-8 JSON") from None
     except json.JSONDecodeError as e:
-        raise ApiError(400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+        raise ApiError(400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") \
+            from None
     except RecursionError:
         raise ApiError(400, "the request body is nested too deeply; send a flat JSON object") from None
     except ValueError as e:  # e.g. an integer of more digits than Python converts

@@ -25,7 +25,6 @@ from starlette.responses import Response
 
 from ..activations import sigmoid
 from ..cross_encoder import rank_order
-from ..errors import ArgumentError
 from .batcher import Score
 from .counting import TokenCounter
 from .errors import ApiError
@@ -39,11 +38,7 @@ def load_reranker(name_or_folder: str | os.PathLike) -> Any:
     from .. import CrossEncoder
 
     reranker = CrossEncoder(name_or_folder)
-    if reranker.num_labels != 1:
-        labels = ", ".join(reranker.config.id2label.values())
-        raise ArgumentError(f"--rerank-model {name_or_folder}: the model has {reranker.num_labels} labels ({labels}); "
-                            "a reranker gives one relevance score per pair: pass a one-label cross-encoder such as "
-                            "cross-encoder/ms-marco-MiniLM-L6-v2")
+    reranker.check_reranker(f"--rerank-model {os.fspath(name_or_folder)}")
     return reranker
 
 
