@@ -173,6 +173,11 @@ def test_a_cross_encoder_by_id_and_its_short_name(model_dir, tmp_path, offline):
         assert model.source == hub.ModelSource(snapshot, "cross-encoder/ms-marco-MiniLM-L6-v2", commit)
         assert repr(model).startswith(f"CrossEncoder('cross-encoder/ms-marco-MiniLM-L6-v2', revision='{commit}'")
         np.testing.assert_array_equal(model.predict(pairs), want)
+    # the command line takes the same id and revision
+    assert main(["rerank", pairs[0][0], pairs[0][1], "--model", "ms-marco-MiniLM-L6-v2", "--revision", commit,
+                 "--json"]) == 0
+    assert main(["rerank", pairs[0][0], pairs[0][1], "--model", "ms-marco-MiniLM-L6-v2", "--revision", "no-such",
+                 "--json"]) == 2
 
 
 def test_the_cache_is_where_huggingface_hub_puts_it(tmp_path, monkeypatch):
@@ -316,7 +321,7 @@ def test_info_of_the_pinned_model_names_its_id_and_revision(model_dir, capsys):
     assert "tinyminilm pins sentence-transformers/all-MiniLM-L6-v2 at revision" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["embed", "search", "dedup", "similarity", "explain", "info", "serve"])
+@pytest.mark.parametrize("command", ["embed", "search", "rerank", "dedup", "similarity", "explain", "info", "serve"])
 def test_every_model_command_takes_an_id_and_a_revision(command):
     from tinyminilm.cli import build_parser
 

@@ -100,13 +100,13 @@ def load_named(name: str | None, revision: str | None = None):
         return tinyminilm.load(name, revision=revision)
 
 
-def load_cross_encoder(name: str, user: str | None = None):
-    """tinyminilm.CrossEncoder(name), showing on stderr what is downloaded; with `user` (the option that named it),
-    refused unless it is a reranker (one label)."""
+def load_cross_encoder(name: str, user: str | None = None, revision: str | None = None):
+    """tinyminilm.CrossEncoder(name, revision=revision), showing on stderr what is downloaded; with `user` (the option
+    that named it), refused unless it is a reranker (one label)."""
     from .. import CrossEncoder
 
     with show_download_messages():  # the first use of a model fetches it
-        model = CrossEncoder(name)
+        model = CrossEncoder(name, revision=revision)
     if user is not None:
         model.check_reranker(user)
     return model

@@ -7,7 +7,7 @@ import json
 
 from ..errors import ArgumentError, InputError
 from ..files import records, scan
-from .common import load_cross_encoder, positive_int, reading_options, text_input
+from .common import add_revision_option, load_cross_encoder, positive_int, reading_options, text_input
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"  # the one sentence-transformers' docs rerank with
 
@@ -23,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--input", "-i", default=None, metavar="FILE",
                    help="texts from FILE (.txt/.jsonl/.csv/.tsv, - for stdin)")
     r.add_argument("--model", default=DEFAULT_MODEL, metavar="ID_OR_FOLDER",
-                   help=f"a cross-encoder: a local folder or a Hub id (default {DEFAULT_MODEL})")
+                   help=f"a Hub id or a folder of a cross-encoder (a bare name means cross-encoder/NAME; default "
+                        f"{DEFAULT_MODEL})")
+    add_revision_option(r)
     r.add_argument("--batch-size", type=positive_int, default=32, help="pairs per forward pass (default 32)")
     r.add_argument("--top-k", "-k", type=positive_int, default=None, help="print the best K (default all)")
     r.add_argument("--max-length", type=positive_int, default=None, metavar="N",
@@ -51,7 +53,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     """The cross-encoder of --model at --max-length; shows on stderr what is downloaded."""
-    model = load_cross_encoder(args.model)
+    model = load_cross_encoder(args.model, revision=args.revision)
     if args.max_length is not None:
         try:
             model.max_length = args.max_length
