@@ -154,7 +154,7 @@ FETCH_SCRIPT = textwrap.dedent("""
         started.touch()
         for name, digest in hub.MANIFEST.items():
             with open(src / name, "rb") as f:
-                hub._install_verified(Slow(f), dest / name, digest)
+                hub.install_verified(Slow(f), dest / name, digest)
 
     hub.SOURCES = (("slow copy", slow_copy),)
     print(hub.ensure_model(target))

@@ -48,7 +48,7 @@ def test_a_replaced_file_keeps_its_mode(tmp_path):
 def test_a_download_written_through_the_hash_check_gets_the_umask_mode(tmp_path):
     data = b"[PAD]\n[UNK]\n"
     with umask(0o022):
-        hub._install_verified(io.BytesIO(data), tmp_path / "sub" / "vocab.txt", hashlib.sha256(data).hexdigest())
+        hub.install_verified(io.BytesIO(data), tmp_path / "sub" / "vocab.txt", hashlib.sha256(data).hexdigest())
     assert (tmp_path / "sub" / "vocab.txt").read_bytes() == data
     assert mode(tmp_path / "sub" / "vocab.txt") == 0o644 and mode(tmp_path / "sub") == 0o755
 
@@ -84,7 +84,7 @@ def test_writing_files_never_changes_the_process_umask(capsys, tmp_path, tiny):
         main(["embed", "--model", str(tiny), "-i", str(corpus), "-o", str(tmp_path / "out.npy")])
         main(["search", "--model", str(tiny), "--corpus", str(corpus), "a cat"])
         main(["explain", "--model", str(tiny), "a cat", "--svg", str(tmp_path / "att.svg")])
-        hub._install_verified(io.BytesIO(b"x"), tmp_path / "dl" / "x", hashlib.sha256(b"x").hexdigest())
+        hub.install_verified(io.BytesIO(b"x"), tmp_path / "dl" / "x", hashlib.sha256(b"x").hexdigest())
     finally:
         sys.setprofile(None)
     capsys.readouterr()

@@ -100,7 +100,7 @@ def test_hf_hub_offline_skips_the_hub(tmp_path, monkeypatch):
 def test_a_bad_download_never_lands(tmp_path):
     dest = tmp_path / "model.safetensors"
     with pytest.raises(IntegrityError):
-        hub._install_verified(io.BytesIO(b"not the weights"), dest, hub.MANIFEST["model.safetensors"])
+        hub.install_verified(io.BytesIO(b"not the weights"), dest, hub.MANIFEST["model.safetensors"])
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary remains
 
 
@@ -110,7 +110,7 @@ def test_an_interrupted_download_never_lands(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        hub._install_verified(Broken(), tmp_path / "vocab.txt", hub.MANIFEST["vocab.txt"])
+        hub.install_verified(Broken(), tmp_path / "vocab.txt", hub.MANIFEST["vocab.txt"])
     assert list(tmp_path.iterdir()) == []
 
 

@@ -149,6 +149,28 @@ def test_no_import_cycle_and_no_library_module_imports_the_cli():
     assert into_cli == [], "library modules must not import the command line"
 
 
+# fast.py is model.py's twin: it computes GELU with the textbook's own fitted constants (one home for them).
+TWINS = {("fast", "model")}
+
+
+def _private_imports(modules: dict[str, Path]) -> list[str]:
+    """`file:line name` for each private name (one leading underscore) a module imports from another module of the
+    package: each helper has one home, and a helper used elsewhere is public there."""
+    found = []
+    for path in modules.values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or (path.stem, node.module) in TWINS:
+                continue
+            if node.level or (node.module or "").startswith(PACKAGE.name):
+                found += [f"{path}:{node.lineno} {a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    return found
+
+
+def test_no_module_imports_another_ones_private_names():
+    assert _private_imports(_modules(PACKAGE)) == [], "make a helper public where it lives, or keep it private"
+
+
 def test_only_the_cli_prints():
     assert _prints(_modules(PACKAGE), "tinyminilm.cli") == [], "library code logs; only tinyminilm/cli/ prints"
 
@@ -170,3 +192,5 @@ def test_the_layout_checks_find_what_they_look_for(tmp_path):
     assert _cycles(modules) == [["pkg.a", "pkg.sub.b"]]  # through a lazy import inside a function
     assert _long_modules(modules) == {"pkg.sub.b": MAX_LINES + 4}
     assert _prints(modules, "pkg.cli") == [f"{pkg / 'a.py'}:5", f"{pkg / 'c.py'}:2"]
+    (pkg / "d.py").write_text("from .a import _helper, __doc__\n")
+    assert _private_imports(_modules(pkg)) == [f"{pkg / 'd.py'}:1 _helper"]

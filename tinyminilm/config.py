@@ -102,7 +102,9 @@ def read_json(path: Path) -> Any:
                           "replace it with an intact copy (tinyminilm download)") from None
 
 
-def _field(data: dict, key: str, kind: type, path: Path, default: Any = None) -> Any:
+def read_field(data: dict, key: str, kind: type, path: Path, default: Any = None) -> Any:
+    """data[key] checked to be a `kind` (int, float, str, …; positive numbers but pad_token_id), else `default`
+    when given; a ConfigError naming `path` and the field otherwise. Shared by the config readers."""
     if key not in data:
         if default is not None:
             return default
@@ -138,14 +140,14 @@ def read_bert_config(path: Path) -> BertConfig:
         raise ConfigError(f"{path}: is_decoder true (a causal attention mask) is not supported; tinyminilm runs "
                           "BERT as an encoder, every token seeing every other")
     cfg = BertConfig(
-        vocab_size=_field(data, "vocab_size", int, path),
-        hidden_size=_field(data, "hidden_size", int, path),
-        num_hidden_layers=_field(data, "num_hidden_layers", int, path),
-        num_attention_heads=_field(data, "num_attention_heads", int, path),
-        intermediate_size=_field(data, "intermediate_size", int, path),
-        max_position_embeddings=_field(data, "max_position_embeddings", int, path),
-        type_vocab_size=_field(data, "type_vocab_size", int, path, default=2),
-        layer_norm_eps=_field(data, "layer_norm_eps", float, path, default=1e-12),
+        vocab_size=read_field(data, "vocab_size", int, path),
+        hidden_size=read_field(data, "hidden_size", int, path),
+        num_hidden_layers=read_field(data, "num_hidden_layers", int, path),
+        num_attention_heads=read_field(data, "num_attention_heads", int, path),
+        intermediate_size=read_field(data, "intermediate_size", int, path),
+        max_position_embeddings=read_field(data, "max_position_embeddings", int, path),
+        type_vocab_size=read_field(data, "type_vocab_size", int, path, default=2),
+        layer_norm_eps=read_field(data, "layer_norm_eps", float, path, default=1e-12),
         hidden_act=hidden_act,
         pad_token_id=int(data.get("pad_token_id", 0) or 0),
     )
@@ -166,7 +168,7 @@ def max_seq_length(folder: Path, settings: dict, bert: BertConfig) -> tuple[int,
     """
     if "max_seq_length" in settings:
         path = folder / "sentence_bert_config.json"
-        limit = _field(settings, "max_seq_length", int, path)
+        limit = read_field(settings, "max_seq_length", int, path)
         if limit > bert.max_position_embeddings:
             raise ConfigError(f"{path}: max_seq_length {limit} exceeds max_position_embeddings "
                               f"{bert.max_position_embeddings} of {folder / 'config.json'}")

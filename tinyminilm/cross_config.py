@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import (BertConfig, _field, max_seq_length, read_bert_config, read_json, read_modules,
+from .config import (BertConfig, read_field, max_seq_length, read_bert_config, read_json, read_modules,
                      read_sentence_transformers_config)
 from .errors import ConfigError
 
@@ -96,7 +96,7 @@ def _labels(data: dict, path: Path) -> tuple[int, dict[int, str]]:
         if sorted(labels) != list(range(len(labels))) or not labels:
             raise ConfigError(f"{path}: id2label should number its labels 0 … n-1, got {sorted(labels)}")
         return len(labels), labels
-    n = _field(data, "num_labels", int, path, default=2)
+    n = read_field(data, "num_labels", int, path, default=2)
     return n, {i: f"LABEL_{i}" for i in range(n)}
 
 

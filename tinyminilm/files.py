@@ -87,7 +87,7 @@ def open_input(path: str | Path, fmt: str | None = None, field: str | None = Non
     return TextFile(path, fmt, field or "text", column or "text", name)
 
 
-def _lines(src: TextFile) -> Iterator[tuple[int, str]]:
+def numbered_lines(src: TextFile) -> Iterator[tuple[int, str]]:
     """(line number from 1, decoded line with its newline) for every line, failing at the first bad byte."""
     try:
         f = open(src.path, "rb")
@@ -104,7 +104,8 @@ def _lines(src: TextFile) -> Iterator[tuple[int, str]]:
                                  f"{e.start + 1}); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
 
 
-def _check_unicode(src: TextFile, n: int, text: str) -> str:
+def check_unicode(src: TextFile, n: int, text: str) -> str:
+    """`text` (line n of src) unless it holds a lone surrogate, which is an InputError naming the file and line."""
     bad = lone_surrogate(text)  # only JSON escapes like "\ud800" can produce one
     if bad is not None:
         raise InputError(f"{src.label}:{n}: the text holds a lone surrogate escape ({bad[1]!r} at character "
@@ -113,14 +114,14 @@ def _check_unicode(src: TextFile, n: int, text: str) -> str:
 
 
 def _txt(src: TextFile) -> Iterator[tuple[int, str]]:
-    for n, line in _lines(src):
+    for n, line in numbered_lines(src):
         text = line.rstrip("\r\n")
         if text.strip():  # blank lines separate paragraphs; they are not texts
             yield n, text
 
 
 def _jsonl(src: TextFile) -> Iterator[tuple[int, str]]:
-    for n, line in _lines(src):
+    for n, line in numbered_lines(src):
         if not line.strip():
             continue
         try:
@@ -140,11 +141,11 @@ def _jsonl(src: TextFile) -> Iterator[tuple[int, str]]:
         text = record[src.field]
         if not isinstance(text, str):
             raise InputError(f"{src.label}:{n}: field {src.field!r} is {type(text).__name__}, expected a string")
-        yield n, _check_unicode(src, n, text)
+        yield n, check_unicode(src, n, text)
 
 
 def _table(src: TextFile) -> Iterator[tuple[int, str]]:
-    lines = _lines(src)
+    lines = numbered_lines(src)
     # strict: an unterminated quote is an error at the end of the file (not a last text that swallowed every line
     # after the quote), and so is text after a closing quote
     reader = csv.reader((line for _, line in lines), delimiter="\t" if src.fmt == "tsv" else ",", strict=True)

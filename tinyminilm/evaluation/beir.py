@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArgumentError, InputError
-from ..files import TextFile, _check_unicode, _lines
+from ..files import TextFile, check_unicode, numbered_lines
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 
@@ -67,14 +67,14 @@ def _text_field(src: TextFile, n: int, record: dict, field: str, optional: bool 
         raise InputError(f"{src.label}:{n}: field {field!r} is {type(value).__name__}, expected a string")
     if field == "_id" and not value:
         raise InputError(f"{src.label}:{n}: field '_id' is empty")
-    return _check_unicode(src, n, value)
+    return check_unicode(src, n, value)
 
 
 def _records(path: Path, with_title: bool) -> Iterator[tuple[str, dict[str, str]]]:
     """(_id, {"text", "title"}) per record of a BEIR .jsonl file, after checking the whole record."""
     src = _source(path)
     first_line: dict[str, int] = {}
-    for n, line in _lines(src):
+    for n, line in numbered_lines(src):
         if not line.strip():
             continue
         try:
@@ -101,7 +101,7 @@ def _records(path: Path, with_title: bool) -> Iterator[tuple[str, dict[str, str]
 def _qrels(path: Path, queries: dict[str, str], corpus: dict[str, str], folder: Path) -> dict[str, set[str]]:
     """{query id: relevant corpus ids} from a qrels .tsv, every id checked against the queries and the corpus."""
     src = _source(path)
-    lines = _lines(src)
+    lines = numbered_lines(src)
     n, line = next(lines, (1, ""))
     if tuple(line.rstrip("\r\n").split("\t")) != QRELS_HEADER:
         raise InputError(f"{src.label}:{n}: the header is {line.rstrip(chr(13) + chr(10))!r}; expected "
