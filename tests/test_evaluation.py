@@ -265,6 +265,8 @@ def test_a_reused_evaluator_follows_each_models_own_similarity(tmp_path):
     assert next(iter(cosine)) == "x_cosine_accuracy@1" and ev.primary_metric == "x_cosine_ndcg@10"
     header = (tmp_path / ev.csv_file).read_text().splitlines()[0]
     assert header.startswith("epoch,steps,dot-Accuracy@1")  # as sentence-transformers: the first header stays
+    # search (what `tinyminilm evaluate` runs before the call) takes the model at hand's function, not the last one's
+    assert list(ev.search(FixedModel())) == ["dot"] and list(ev.search(CosineModel())) == ["cosine"]
 
 
 def test_a_failed_call_leaves_the_csv_as_it_was(tmp_path):

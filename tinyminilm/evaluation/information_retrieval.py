@@ -146,7 +146,7 @@ class InformationRetrievalEvaluator(Evaluator):
                  f"{call_description(epoch, steps, self.truncate_dim)}:")
         headers_changed = False
         if self._score_functions_from_model:  # looked up per call: a reused evaluator follows each model's own
-            self.score_functions = {model.similarity_fn_name: model.similarity}
+            self.score_functions = self._functions(model)  # as sentence-transformers keeps it after a call
             if self.score_function_names != sorted(self.score_functions):
                 headers_changed = bool(self.score_function_names)
                 self.score_function_names = sorted(self.score_functions)
@@ -253,8 +253,11 @@ class InformationRetrievalEvaluator(Evaluator):
                 for fn, (scores, ranks) in best.items()}
 
     def _functions(self, model: Any) -> dict[str, Callable[[Any, Any], Any]]:
-        """The score functions given, else the model's own similarity under its similarity_fn_name."""
-        return self.score_functions or {model.similarity_fn_name: model.similarity}
+        """The score functions given, else `model`'s own similarity under its similarity_fn_name — looked up for the
+        model at hand, never from an earlier call, so that a reused evaluator follows each model's own."""
+        if self._score_functions_from_model:
+            return {model.similarity_fn_name: model.similarity}
+        return self.score_functions
 
     def _embed(self, model: Any, texts: list[str], kind: str, prompt_name: str | None,
                prompt: str | None) -> np.ndarray:
