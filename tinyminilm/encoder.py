@@ -102,11 +102,11 @@ class SentenceEncoder(Engine):
     def _check_options(self, batch_size: Any, output_value: Any, precision: Any, truncate_dim: Any,
                        show_progress_bar: Any) -> None:
         """The checks encode and encode_iter share, all made before any text is read."""
-        from .util import PRECISIONS
+        from .util import check_precision
 
         check_int(batch_size, "batch_size")
         check_choice(output_value, "output_value", OUTPUT_VALUES)
-        check_choice(precision, "precision", PRECISIONS)
+        check_precision(precision)
         if truncate_dim is not None:
             check_int(truncate_dim, "truncate_dim", 1, self.config.dim, " (the model's dimension)")
         if show_progress_bar:

@@ -215,9 +215,9 @@ class Engine:
         util.quantize_embeddings does over all of `vectors` (int8/uint8 ranges from their min and max).
         Returns float32 [n, k], int8/uint8 [n, k], or packed bits [n, ceil(k / 8)].
         """
-        from .util import PRECISIONS, quantize_embeddings
+        from .util import check_precision, quantize_embeddings
 
-        check_choice(precision, "precision", PRECISIONS)
+        check_precision(precision)
         if isinstance(vectors, list):  # token embeddings: one set of int8 ranges shared by every text's tokens
             return quantize_embeddings(vectors, precision) if precision != "float32" and vectors else vectors
         if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:

@@ -15,15 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ArgumentTypeError, check_choice, check_int, check_texts
-from ..util import PAIRWISE_SIMILARITY_FUNCTIONS, PRECISIONS, check_similarity_fn_name
+from ..errors import ArgumentError, ArgumentTypeError, check_int, check_texts
+from ..util import PAIRWISE_SIMILARITY_FUNCTIONS, check_precision, check_similarity_fn_name
 from . import metrics as m
 from .evaluator import Evaluator, append_csv, call_description, check_optional_str
 
 log = logging.getLogger("tinyminilm")
-
-_PRIMARY = {"cosine": "spearman_cosine", "euclidean": "spearman_euclidean", "manhattan": "spearman_manhattan",
-            "dot": "spearman_dot"}
 
 
 class EmbeddingSimilarityEvaluator(Evaluator):
@@ -56,7 +53,7 @@ class EmbeddingSimilarityEvaluator(Evaluator):
                 raise ArgumentTypeError(f"scores[{i}] is {type(score).__name__}, expected a number")
         m.check_scores(self.scores, "scores")
         self.write_csv = bool(write_csv)
-        self.precision = None if precision is None else check_choice(precision, "precision", PRECISIONS)
+        self.precision = None if precision is None else check_precision(precision)
         self.truncate_dim = None if truncate_dim is None else check_int(truncate_dim, "truncate_dim")
         self.main_similarity = check_similarity_fn_name(main_similarity) if main_similarity else None
         self.similarity_fn_names = [check_similarity_fn_name(n) for n in similarity_fn_names or []]
@@ -113,7 +110,7 @@ class EmbeddingSimilarityEvaluator(Evaluator):
             metrics["pearson_max"] = max(metrics[f"pearson_{fn}"] for fn in self.similarity_fn_names)
             metrics["spearman_max"] = max(metrics[f"spearman_{fn}"] for fn in self.similarity_fn_names)
         if self.main_similarity:
-            self.primary_metric = _PRIMARY[self.main_similarity]
+            self.primary_metric = f"spearman_{self.main_similarity}"  # a name check_similarity_fn_name took
         elif len(self.similarity_fn_names) > 1:
             self.primary_metric = "spearman_max"
         else:

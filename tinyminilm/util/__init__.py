@@ -20,7 +20,6 @@ One module per job, all names available here as `tinyminilm.util.NAME`:
 
 from __future__ import annotations
 
-from ..errors import check_int  # noqa: F401  (imported from here by integrations/chroma.py; errors.py is its home)
 from .quantization import PRECISIONS, check_precision, quantize_embeddings, truncate_embeddings
 from .retrieval import community_detection, paraphrase_mining, paraphrase_mining_embeddings, semantic_search
 from .similarity import (PAIRWISE_SIMILARITY_FUNCTIONS, SIMILARITY_FN_NAMES, SIMILARITY_FUNCTIONS,

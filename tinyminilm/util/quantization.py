@@ -13,9 +13,9 @@ from ._arrays import as_array, as_matrix
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
-def check_precision(precision: str) -> None:
-    """Raise ValueError unless `precision` is one of PRECISIONS."""
-    check_choice(precision, "precision", PRECISIONS)
+def check_precision(precision: str) -> str:
+    """`precision`, checked: an ArgumentError (a ValueError) unless it is one of PRECISIONS."""
+    return check_choice(precision, "precision", PRECISIONS)
 
 
 def _ranges(embeddings: np.ndarray, precision: str, calibration_embeddings: Any) -> np.ndarray:
