@@ -38,7 +38,7 @@ _ARCHITECTURE_NOTES = {
     "modernbert": "ModernBERT uses rotary positions, GeGLU and local attention",
 }
 SUPPORTED_PIPELINE = "Transformer -> Pooling [-> Normalize]"
-_TRANSFORMER, _POOLING, _NORMALIZE = "Transformer", "Pooling", "Normalize"
+TRANSFORMER, POOLING, NORMALIZE = "Transformer", "Pooling", "Normalize"
 # sentence-transformers 6.2's pooling modes -> ours (None: not run here)
 POOLING_MODES = {"cls": "cls", "max": "max", "mean": "mean", "mean_sqrt_len_tokens": "mean_sqrt_len",
                  "weightedmean": None, "lasttoken": None}
@@ -303,13 +303,13 @@ def read_config(folder: Path) -> ModelConfig:
     """
     folder = Path(folder)
     path = folder / "modules.json"
-    modules = read_modules(path) if path.exists() else [(_TRANSFORMER, "", ""), (_POOLING, "", None)]
+    modules = read_modules(path) if path.exists() else [(TRANSFORMER, "", ""), (POOLING, "", None)]
     kinds = [kind for kind, _, _ in modules]
     for i, (kind, name, _) in enumerate(modules):
-        if kind not in (_TRANSFORMER, _POOLING, _NORMALIZE):
+        if kind not in (TRANSFORMER, POOLING, NORMALIZE):
             raise ConfigError(f"{path}: module pipeline {kinds} is not supported: module {i} is {name!r}, a {kind} "
                               f"module, which tinyminilm does not run; it runs {SUPPORTED_PIPELINE}")
-    if kinds not in ([_TRANSFORMER, _POOLING], [_TRANSFORMER, _POOLING, _NORMALIZE]):
+    if kinds not in ([TRANSFORMER, POOLING], [TRANSFORMER, POOLING, NORMALIZE]):
         raise ConfigError(f"{path}: module pipeline {kinds} is not supported; tinyminilm runs {SUPPORTED_PIPELINE}, "
                           "in this order")
     transformer_path = modules[0][2]

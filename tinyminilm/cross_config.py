@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import (BertConfig, read_field, max_seq_length, read_bert_config, read_json, read_modules,
+from .config import (TRANSFORMER, BertConfig, max_seq_length, read_bert_config, read_field, read_json, read_modules,
                      read_sentence_transformers_config)
 from .errors import ConfigError
 
-_TRANSFORMER = "Transformer"
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def _sentence_transformers_files(folder: Path) -> dict[str, dict]:
         return {}  # sentence-transformers converts it: the modules.json and its files are not read
     modules = read_modules(modules_path)
     kinds = [kind for kind, _, _ in modules]
-    if kinds != [_TRANSFORMER] or modules[0][2] != "":
+    if kinds != [TRANSFORMER] or modules[0][2] != "":
         raise ConfigError(f"{modules_path}: module pipeline {kinds} is not supported; tinyminilm runs a cross-encoder "
                           "that is one Transformer module saved in the folder itself")
     st_path = folder / "sentence_bert_config.json"

@@ -47,8 +47,9 @@ class Tokenizer:
         padding = backend.padding  # read before it is turned off
         backend.no_padding()  # the shipped file pads every text to 128; we pad per batch instead
         backend.enable_truncation(max_length)  # counts [CLS] and [SEP], as transformers' max_length does
+        spec = json.loads(backend.to_str())  # the file's pipeline, parsed once for the two readers below
         if lowercase:
-            _lowercase_first(backend)
+            _lowercase_first(backend, spec)
         self.path, self.max_length, self.lowercase = path, max_length, lowercase
         named = _special_tokens(path)
         pad = named.get("pad_token") or [(padding or {}).get("pad_token")]
@@ -57,7 +58,7 @@ class Tokenizer:
         self.special_ids = frozenset({i for i, t in backend.get_added_tokens_decoder().items() if t.special}
                                      | {_token_id(backend, t, None) for ts in named.values() for t in ts} - {None})
         self.backend = backend  # the `tokenizers` object, for id_to_token and friends; do not reconfigure it
-        self._cut = _cut_plan(backend) if _cut is False else _cut
+        self._cut = _cut_plan(backend, spec) if _cut is False else _cut
 
     def with_max_length(self, max_length: int) -> Tokenizer:
         """A new Tokenizer that truncates at max_length (this one is left as it is)."""
@@ -130,14 +131,20 @@ class Tokenizer:
         return batch
 
 
-def _lowercase_first(backend) -> None:
+def _normalizer_steps(norm: dict | None) -> list[dict]:
+    """The steps of a tokenizer.json "normalizer" entry: a Sequence's list, one normalizer alone, or none."""
+    return norm.get("normalizers", []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+
+
+def _lowercase_first(backend, spec: dict) -> None:
     """Put a Lowercase step in front of the tokenizer's normalizer, unless it has one: what sentence-transformers 6.2
     does for do_lower_case (BertNormalizer's own lowercase flag does not count, as there). Added tokens that are not
-    normalized, such as [MASK], are matched before it, so a typed "[MASK]" stays one special token."""
+    normalized, such as [MASK], are matched before it, so a typed "[MASK]" stays one special token. spec: the
+    backend's tokenizer.json as a dict."""
     from tokenizers import normalizers
 
-    norm = json.loads(backend.to_str()).get("normalizer")
-    steps = norm.get("normalizers", []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+    norm = spec.get("normalizer")
+    steps = _normalizer_steps(norm)
     if any(step.get("type") == "Lowercase" for step in steps):
         return
     current = backend.normalizer
@@ -187,8 +194,9 @@ class _CutPlan(NamedTuple):
     word_limit: int  # WordPiece's max_input_chars_per_word: a longer word is one [UNK]
 
 
-def _cut_plan(tokenizer) -> _CutPlan | None:
-    """How texts may be pre-cut for this tokenizer, or None to always tokenize texts whole.
+def _cut_plan(tokenizer, spec: dict | None = None) -> _CutPlan | None:
+    """How texts may be pre-cut for this tokenizer, or None to always tokenize texts whole (spec: its
+    tokenizer.json as a dict, when the caller has parsed it already; a Lowercase step in front is skipped).
 
     Only for the BERT pipeline whose behaviour is known to be local: BertNormalizer (control characters removed,
     CJK ideographs spaced out, NFD + accent stripping, per-character lowercase; a Lowercase step in front of it, as
@@ -202,9 +210,9 @@ def _cut_plan(tokenizer) -> _CutPlan | None:
     """
     import string
 
-    spec = json.loads(tokenizer.to_str())
+    spec = json.loads(tokenizer.to_str()) if spec is None else spec
     norm, pre, wp = spec.get("normalizer"), spec.get("pre_tokenizer") or {}, spec.get("model") or {}
-    steps = norm.get("normalizers", []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+    steps = _normalizer_steps(norm)
     while steps and steps[0].get("type") == "Lowercase":  # per character, no context (not even a final sigma)
         steps = steps[1:]
     norm = steps[0] if steps else None
@@ -262,9 +270,8 @@ def _encode_ids(tokenizer, text: str, max_length: int, plan: _CutPlan | None) ->
         raise TokenizerError(f"the tokenizer failed on a text of {len(text)} characters ({e})") from None
 
 
-def _shortened(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> tuple[str, list[int], bool]:
-    """(short, ids, cut): the text tokenized instead of `text`, its ids ([CLS] … [SEP], truncated at max_length),
-    and whether it is a cut-off start of `text` (else it has all of text's tokens).
+def _shortened(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> tuple[str, list[int]]:
+    """(short, ids): the text tokenized instead of `text`, and its ids ([CLS] … [SEP], truncated at max_length).
 
     A pre-cut text is accepted only if its ids fill max_length (then they are the full text's first tokens, and
     truncation keeps nothing else); otherwise the cut moves out (4x, and past the last cut), until the text is
@@ -275,12 +282,10 @@ def _shortened(tokenizer, text: str, max_length: int, plan: _CutPlan | None) -> 
         short, cut = _precut(text, limit, plan)
         ids = tokenizer.encode(short, add_special_tokens=True).ids
         if cut is None or len(ids) >= max_length:
-            return short, ids, cut is not None
+            return short, ids
         limit = max(4 * limit, cut + 1)
         if limit >= len(text):  # the last round takes the whole text, its whitespace runs squeezed
             text = plan.space_run.sub(" ", text)
-
-
 
 
 def _encode_pair(tokenizer, a: str, b: str, max_length: int, plan: _CutPlan | None) -> tuple[list[int], list[int]]:
@@ -307,11 +312,13 @@ def _pair_texts(tokenizer, a: str, b: str, max_length: int, plan: _CutPlan | Non
     odd token goes, so both are tokenized whole.
     """
     limit = max_length * _PRECUT_CHARS_PER_TOKEN
+    if plan is None or (len(a) <= limit and len(b) <= limit):  # most pairs: nothing to cut
+        return a, b
     single, pair = tokenizer.num_special_tokens_to_add(False), tokenizer.num_special_tokens_to_add(True)
-    if plan is None or (len(a) <= limit and len(b) <= limit) or pair <= single:
+    if pair <= single:
         return a, b
     room = max_length - pair  # M
-    (short_a, ids_a, _), (short_b, ids_b, _) = (_shortened(tokenizer, t, max_length, plan) for t in (a, b))
+    (short_a, ids_a), (short_b, ids_b) = (_shortened(tokenizer, t, max_length, plan) for t in (a, b))
     # a text is "long" when it has more than M tokens; the ids of one cut are max_length long, so it is
     both_long = min(len(ids_a), len(ids_b)) - single > room
     return (a, b) if both_long and room % 2 else (short_a, short_b)
