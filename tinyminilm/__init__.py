@@ -34,8 +34,7 @@ def load(model: str | os.PathLike | hub.ModelSource | None = None, *, revision: 
     downloaded and SHA-256-verified on first use). revision (a Hub id's branch, tag or commit), cache_folder and
     local_files_only: as in sentence-transformers (see `tinyminilm.hub.resolve`).
     """
-    source = hub.resolve(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)
-    return SentenceEncoder.from_folder(source.folder, source=source)
+    return SentenceEncoder.load(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)
 
 
 __all__ = ["load", "SentenceEncoder", "SentenceTransformer", "CrossEncoder", "LoggingHandler", "util", "MODEL_ID",

@@ -28,7 +28,7 @@ from . import fast
 from . import model as textbook
 from .config import BertConfig, ModelConfig, read_config
 from .errors import ArgumentError, ArgumentTypeError, check_choice, check_int
-from .hub import ModelSource
+from .hub import ModelSource, resolve
 from .tokenization import Tokenizer
 from .weights import load_params
 
@@ -66,6 +66,14 @@ class Engine:
         transformer = folder / config.transformer_path
         params = load_params(transformer / "model.safetensors", config.bert)
         return cls(folder, config, params, transformer / "tokenizer.json", source)
+
+    @classmethod
+    def load(cls: type[E], model: Any = None, *, revision: str | None = None, cache_folder: Any = None,
+             local_files_only: bool = False) -> E:
+        """The model `model` names, found by the one rule of `tinyminilm.hub.resolve` (a folder, the pinned default,
+        or any Hub id from the Hugging Face cache or the Hub) and loaded with that source recorded."""
+        source = resolve(model, revision=revision, cache_folder=cache_folder, local_files_only=local_files_only)
+        return cls.from_folder(source.folder, source=source)
 
     def __repr__(self) -> str:
         b = self.config.bert

@@ -63,8 +63,8 @@ class Explanation:
 def explain_text(model: SentenceEncoder, text: str) -> Explanation:
     """Run `model` on one text and keep everything a learner may want to look at (see `Explanation`).
 
-    Only the encoder's public API: tokenize, then forward for the hidden states (and attention weights), the
-    pooled vector and the sentence vector, each of a batch of one.
+    Only the encoder's public API: tokenize, then forward for the hidden states (and attention weights) and the
+    pooled vector of a batch of one, and finish for the sentence vector.
     """
     if not isinstance(text, str):
         raise ArgumentTypeError(f"text is {type(text).__name__}, expected str")
@@ -73,7 +73,8 @@ def explain_text(model: SentenceEncoder, text: str) -> Explanation:
     attentions: list[np.ndarray] = []  # filled by the model: per layer [1, n_head, L, L]
     hidden = model.forward(features, "hidden_states", attentions=attentions)  # 1 + n_layers × [1, L, H]
     pooled = model.forward(features, "pooled")  # [1, H]: the Pooling module's vector
-    embedding = model.forward(features)  # [1, H]: the sentence vector, after the model's Normalize if it has one
+    # [1, H]: the sentence vector, after the model's Normalize if it has one (finish normalizes as that module does)
+    embedding = model.finish(pooled, normalize_embeddings=model.describe()["normalize"])
     return Explanation(
         text=text,
         tokens=model.convert_ids_to_tokens(ids),

@@ -16,7 +16,6 @@ import os
 import sys
 from typing import Any
 
-from . import hub
 from .encoder import SentenceEncoder
 from .errors import ArgumentError, check_device, check_int
 
@@ -48,9 +47,8 @@ def SentenceTransformer(model_name_or_path: str | os.PathLike | None = None, *, 
     """
     refuse_torch_only(device, backend, model_card_data, model_kwargs=model_kwargs, processor_kwargs=processor_kwargs,
                       tokenizer_kwargs=tokenizer_kwargs, config_kwargs=config_kwargs)
-    source = hub.resolve(model_name_or_path, revision=revision, cache_folder=cache_folder,
-                         local_files_only=local_files_only)
-    model = SentenceEncoder.from_folder(source.folder, source=source)  # as tinyminilm.load does
+    model = SentenceEncoder.load(model_name_or_path, revision=revision, cache_folder=cache_folder,
+                                 local_files_only=local_files_only)  # what tinyminilm.load runs
     if prompts is not None:
         if not isinstance(prompts, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                     for k, v in prompts.items()):

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import ArgumentError, InputError, TinyMiniLMError, check_int
 from ..files import TextFile, atomic_path, open_input, records, spool_stdin
 from ..logs import show_download_messages
+from ..progress import stderr_is_terminal
 
 CHUNK_BATCHES = 8  # texts are read and encoded 8 batches at a time; memory is bounded by this, not by the file
 
@@ -117,7 +118,7 @@ def wants_progress(args: argparse.Namespace, file_input: bool = True) -> bool:
     terminal; False when tqdm is missing and the bar was only a default (ArgumentError when --progress asked)."""
     from ..progress import tqdm_class
 
-    show = args.progress if args.progress is not None else (file_input and sys.stderr.isatty())
+    show = args.progress if args.progress is not None else (file_input and stderr_is_terminal())
     if not show:
         return False
     try:

@@ -57,8 +57,6 @@ class Settings:
     max_body_bytes: int = 2_000_000
     auto_truncate: bool = False
     tokenization_workers: int = 2
-    rerank_name: str | None = None  # the reranker's name (--rerank-model), when one is served
-    rerank_sha: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
 
 
@@ -134,7 +132,7 @@ class Service:
     def _model_cards(self) -> dict[str, dict[str, Any]]:
         """{name: OpenAI's model object} of the embedding model and, if loaded, the reranker."""
         return {name: {"id": name, "object": "model", "created": self.settings.created, "owned_by": "tinyminilm"}
-                for name in (self.settings.model_name, self.settings.rerank_name) if name is not None}
+                for name in (self.settings.model_name, self.rerank.name) if name is not None}
 
     async def openai_models(self, request: Request) -> Response:
         return json_response({"object": "list", "data": list(self._model_cards().values())})

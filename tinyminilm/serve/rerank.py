@@ -52,7 +52,7 @@ class Reranking:
     def __init__(self, service: Any, reranker: Any = None) -> None:
         self.service = service
         self.reranker = reranker
-        self.name = service.settings.rerank_name
+        self.name = reranker.source.name if reranker is not None else None  # its Hub id, else its folder's name
         if reranker is not None:
             self.counter = TokenCounter(reranker)
             self.score = Score(reranker)
@@ -63,7 +63,7 @@ class Reranking:
             return None
         id2label = {str(k): v for k, v in self.reranker.config.id2label.items()}
         label2id = {v: int(k) for k, v in id2label.items()}
-        return {"model_id": self.name, "model_sha": self.service.settings.rerank_sha, "model_dtype": "float32",
+        return {"model_id": self.name, "model_sha": self.reranker.source.revision, "model_dtype": "float32",
                 "model_type": {"reranker": {"id2label": id2label, "label2id": label2id}},
                 "max_input_length": self.counter.limit}
 

@@ -41,9 +41,7 @@ def run(args: Any) -> int:
     settings = Settings(model_name=name, aliases=aliases, model_sha=source.revision, api_key=api_key,
                         max_batch_tokens=args.max_batch_tokens, max_concurrent_requests=args.max_concurrent_requests,
                         max_client_batch_size=args.max_client_batch_size, max_body_bytes=args.max_body_bytes,
-                        auto_truncate=args.auto_truncate, tokenization_workers=max(1, min(2, os.cpu_count() or 1)),
-                        rerank_name=reranker.source.name if reranker else None,
-                        rerank_sha=reranker.source.revision if reranker else None)
+                        auto_truncate=args.auto_truncate, tokenization_workers=max(1, min(2, os.cpu_count() or 1)))
     app = create_app(model, settings, reranker)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                             timeout_graceful_shutdown=args.graceful_timeout, server_header=False)
