@@ -533,3 +533,20 @@ def test_prose_end_to_end_with_the_real_model(capsys, tmp_path, model_dir, model
     groups = [json.loads(line) for line in out.splitlines()]
     assert [g["indices"] for g in groups] == [[7, len(texts) - 1]]
     assert groups[0]["lines"] == [8, text.count("\n")] and groups[0]["texts"] == [lines[7], duplicate]
+
+
+def test_the_search_cache_names_a_hub_model_by_its_id_and_commit_without_hashing_its_files(monkeypatch, tiny):
+    """A Hub commit's files never change, so its id and commit identify the vectors; a folder given by path is
+    identified by its files' hashes, as before."""
+    from tinyminilm import hub
+    from tinyminilm.cli import search
+
+    by_path = tinyminilm.load(tiny)
+    by_id = SentenceEncoder.from_folder(tiny, source=hub.ModelSource(Path(tiny), "acme/tiny", "c" * 40))
+    assert search._model_fingerprint(by_path).startswith("sha256:")
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path}")
+
+    monkeypatch.setattr(hub, "sha256_file", no_hashing)
+    assert search._model_fingerprint(by_id) == "acme/tiny@" + "c" * 40

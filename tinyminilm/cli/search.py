@@ -63,11 +63,16 @@ def cmd_search(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------------------
 
 def _model_fingerprint(model) -> str:
-    """Which weights and tokenizer made a vector: the pinned revision if the folder verifies, else file hashes."""
+    """Which weights and tokenizer made a vector: the pinned revision if the folder verifies; a Hub model's id and
+    commit (a commit's files never change), without reading them; else the files' hashes."""
     import hashlib
 
     from .. import hub
     from ..errors import IntegrityError
+
+    source = model.source
+    if source.repo_id not in (None, hub.MODEL_ID) and source.revision:
+        return f"{source.repo_id}@{source.revision}"
 
     try:
         hub.verify(model.folder)  # cheap when already verified (size + mtime stamp)
