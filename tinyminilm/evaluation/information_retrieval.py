@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, check_int
 from ..util import check_similarity_fn_name, semantic_search
+from ..util.retrieval import merge_topk
 from . import metrics as m
 from .evaluator import Evaluator, append_csv, call_description, check_k_list, check_optional_str, write_text
 
@@ -241,7 +242,8 @@ class InformationRetrievalEvaluator(Evaluator):
                                             score_function=score_function)
                     scores = np.array([[h["score"] for h in hits] for hits in found], dtype=np.float32)  # [q, k']
                     rows = np.array([[h["corpus_id"] for h in hits] for hits in found], dtype=np.int64)  # [q, k']
-                    best[fn] = _merge(best[fn], scores, self._id_rank[start + by_id[rows]], self.max_k)
+                    # already in (-score, id rank) order: semantic_search's own, on the chunk in id order
+                    best[fn] = merge_topk(best[fn], scores, self._id_rank[start + by_id[rows]], self.max_k)
                 if progress is not None:
                     progress.update(1)
         finally:
@@ -312,12 +314,3 @@ def _check_data(queries: Any, corpus: Any, relevant_docs: Any) -> None:
         for key, text in texts.items():
             if not isinstance(text, str):
                 raise ArgumentTypeError(f"{arg}[{key!r}] is {type(text).__name__}, expected str")
-
-
-def _merge(best: tuple[np.ndarray, np.ndarray] | None, vals: np.ndarray, ranks: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of the running (scores, id ranks) [q, k] and a chunk's [q, k'], by score, then by id rank."""
-    if best is not None:
-        vals, ranks = np.concatenate([best[0], vals], axis=1), np.concatenate([best[1], ranks], axis=1)
-    order = np.lexsort((ranks, -vals), axis=1)[:, :k]  # [q, k]
-    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(ranks, order, axis=1)

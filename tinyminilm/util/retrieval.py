@@ -68,7 +68,7 @@ def _scores(score_function: Callable, a: np.ndarray, b: np.ndarray) -> np.ndarra
     return s.astype(np.float32, copy=False)
 
 
-def _merge_topk(best: tuple[np.ndarray, np.ndarray] | None, vals: np.ndarray, ids: np.ndarray,
+def merge_topk(best: tuple[np.ndarray, np.ndarray] | None, vals: np.ndarray, ids: np.ndarray,
                 k: int) -> tuple[np.ndarray, np.ndarray]:
     """Merge a chunk's top-k (vals, ids [r, k']) into the running top-k: the k best of both, same order rules."""
     if best is None:
@@ -120,7 +120,7 @@ def semantic_search(query_embeddings: Any, corpus_embeddings: Any, query_chunk_s
             else:
                 scores = _scores(score_function, query_chunk, corpus_chunk)
             vals, ids = _topk(scores, k)
-            best[n] = _merge_topk(best[n], vals, ids + c_start, top_k)
+            best[n] = merge_topk(best[n], vals, ids + c_start, top_k)
 
     results: list[list[dict[str, Any]]] = []
     for n, q_start in enumerate(range(0, len(q), query_chunk_size)):
@@ -165,7 +165,7 @@ def paraphrase_mining_embeddings(embeddings: Any, query_chunk_size: int = 5000, 
             scores = _scores(score_function, query_chunk, e[c_start:c_start + corpus_chunk_size])
             k = min(top_k + 1, scores.shape[1])
             vals, ids = _topk(scores, k)
-            best = _merge_topk(best, vals, ids + c_start, top_k + 1)
+            best = merge_topk(best, vals, ids + c_start, top_k + 1)
         assert best is not None
         for row, (ids, vals) in enumerate(zip(best[1].tolist(), best[0].tolist())):
             i = q_start + row
