@@ -120,9 +120,10 @@ def read_field(data: dict, key: str, kind: type, path: Path, default: Any = None
     return value
 
 
-def read_bert_config(path: Path) -> BertConfig:
-    """config.json -> BertConfig, refusing anything this implementation would compute wrongly."""
-    data = read_json(path)
+def read_bert_config(path: Path, data: Any = None) -> BertConfig:
+    """config.json -> BertConfig, refusing anything this implementation would compute wrongly. data: the file's
+    JSON when the caller has read it already (read_json(path)), else it is read here."""
+    data = read_json(path) if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object")
     model_type = data.get("model_type", "bert")
@@ -331,16 +332,18 @@ def read_config(folder: Path) -> ModelConfig:
                        transformer_path=transformer_path, **saved)
 
 
-def read_sentence_transformers_config(path: Path) -> dict[str, Any]:
-    """prompts, default_prompt_name, similarity_fn_name and model_type from config_sentence_transformers.json.
+def read_sentence_transformers_config(path: Path, saved: Any = None) -> dict[str, Any]:
+    """prompts, default_prompt_name, similarity_fn_name and model_type from config_sentence_transformers.json
+    (saved: its JSON when the caller has read it already).
 
     The file is optional, and a malformed one is ignored as sentence-transformers' defaults apply; values of the
     wrong type are a ConfigError naming the field.
     """
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, UnicodeDecodeError, ValueError):
-        saved = {}
+    if saved is None:
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, UnicodeDecodeError, ValueError):
+            saved = {}
     if not isinstance(saved, dict):
         saved = {}
     prompts = saved.get("prompts") or {}

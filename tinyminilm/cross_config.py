@@ -47,8 +47,8 @@ def read_cross_encoder_config(folder: Path) -> CrossEncoderConfig:
     """
     folder = Path(folder)
     config_path = folder / "config.json"
-    bert = read_bert_config(config_path)
     data = read_json(config_path)
+    bert = read_bert_config(config_path, data)
     architectures = data.get("architectures") or []
     if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
         raise ConfigError(f"{config_path}: architectures {architectures} has no *ForSequenceClassification, so "
@@ -77,7 +77,7 @@ def read_cross_encoder_config(folder: Path) -> CrossEncoderConfig:
                               f"got {path!r}")
     prompts = {"prompts": {}, "default_prompt_name": None}
     if cst:
-        found = read_sentence_transformers_config(folder / "config_sentence_transformers.json")
+        found = read_sentence_transformers_config(folder / "config_sentence_transformers.json", cst)
         prompts = {k: found[k] for k in prompts}
     return CrossEncoderConfig(bert=bert, num_labels=num_labels, id2label=id2label, max_length=max_length,
                               max_length_source=source, activation_paths=tuple(paths),
