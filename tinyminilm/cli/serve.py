@@ -57,5 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     with show_download_messages():  # a model not on this machine yet is fetched before the server starts
         args.model = hub.resolve(args.model, revision=args.revision)
+        if args.rerank_model is not None:  # the reranker too, as CrossEncoder names it (a bare name: cross-encoder/)
+            args.rerank_model = hub.resolve(args.rerank_model, namespace="cross-encoder")
     with show_records(server.log.name, logging.WARNING, "tinyminilm serve: warning: %(message)s"):
         return server.run(args)

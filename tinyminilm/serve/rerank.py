@@ -32,13 +32,14 @@ from .inputs import parse_cohere_rerank, parse_tei_rerank
 from .responses import json_response, openai_error, tei_error
 
 
-def load_reranker(name_or_folder: str | os.PathLike) -> Any:
-    """The CrossEncoder of --rerank-model (its `source` names it: the Hub id and commit, else the folder's name).
+def load_reranker(name_or_folder: Any) -> Any:
+    """The CrossEncoder of --rerank-model — a name, a folder, or the ModelSource the command line resolved (its
+    `source` names it: the Hub id and commit, else the folder's name).
     Refuses a model of more than one label, which gives no single relevance score (TEI refuses it too)."""
     from .. import CrossEncoder
 
     reranker = CrossEncoder(name_or_folder)
-    reranker.check_reranker(f"--rerank-model {os.fspath(name_or_folder)}")
+    reranker.check_reranker(f"--rerank-model {reranker.source.repo_id or os.fspath(reranker.folder)}")
     return reranker
 
 
